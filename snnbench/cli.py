@@ -1,0 +1,110 @@
+"""The snnbench command line: parse, call, print, exit code. No logic lives here."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from snnbench.errors import SnnbenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Verify and benchmark from-scratch spiking neurons against snntorch and sinabs.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def handled(fn):
+    """Turn snnbench's own errors into one line on stderr and exit code 2; Ctrl-C into 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SnnbenchError as exc:
+            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted: no report written")
+            raise typer.Exit(130)
+
+    return wrapper
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[current]}"), console=err_console,
+                    transient=True)
+
+
+@app.command("list")
+@handled
+def list_cmd() -> None:
+    """Neurons, their references (installed versions) and standard cases."""
+    from snnbench import catalog, render
+
+    console.print(render.catalog_table(catalog.describe()))
+
+
+@app.command()
+@handled
+def compare(
+    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
+    case: Optional[List[str]] = typer.Option(None, "--case", help="run only this case (repeatable)"),
+    case_file: Optional[Path] = typer.Option(None, "--case-file", help="run this file's cases instead"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    dtype: str = typer.Option("all", "--dtype", help="float32, float64 or all"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/compare-*.json)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="override every case's seed"),
+    shard: Optional[str] = typer.Option(None, "--shard", help="run only shard I of N (I/N), for CI matrices"),
+) -> None:
+    """Is ours numerically the same as the reference? Exit 0 pass, 1 fail, 2 usage error."""
+    from snnbench import render, results, runner
+
+    device = runner.check_device(device)
+    dtype_names = runner.dtypes(dtype)
+    selected = runner.collect_cases(neurons, case, case_file, seed=seed, shard=runner.parse_shard(shard))
+    with progress_bar() as bar:
+        task = bar.add_task("compare", total=len(selected) * len(dtype_names), current="")
+
+        def advance(record: dict) -> None:
+            bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['dtype']}: "
+                                                 f"{record['verdict']}")
+
+        report = runner.run_compare(selected, dtype_names, device, on_result=advance)
+    path = results.save(report, json_path or results.default_path("compare"))
+    render.print_compare(report, console, str(path))
+    raise typer.Exit(runner.exit_code(report))
+
+
+@app.command()
+@handled
+def report(
+    path: Path = typer.Argument(..., help="a saved report"),
+    markdown: bool = typer.Option(False, "--markdown", help="print markdown instead of a table"),
+) -> None:
+    """Show a saved report again."""
+    from snnbench import render, results
+
+    data = results.load(path)
+    if markdown:
+        print(render.markdown(data), end="")
+    else:
+        render.print_report(data, console, str(path))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

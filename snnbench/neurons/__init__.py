@@ -1,0 +1,1 @@
+"""From-scratch neurons: torch only, never snntorch or sinabs, one file per neuron."""

@@ -1,0 +1,110 @@
+"""Spike functions with surrogate gradients, as autograd Functions (torch only).
+
+Every function here takes the shifted membrane ``u = mem - threshold`` and emits the Heaviside
+step ``S = 1 if u > 0 else 0`` (strictly greater, as snntorch does) in ``u``'s dtype; they
+differ only in the gradient they pass back.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+SpikeFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class ATan(torch.autograd.Function):
+    r"""Arc-tangent surrogate.
+
+    Forward: :math:`S = \Theta(u)` (strict). Backward:
+    :math:`\partial S/\partial u = \frac{\alpha/2}{1 + (\frac{\pi}{2}\alpha u)^2}`,
+    the exact derivative of :math:`\frac{1}{\pi}\arctan(\frac{\pi}{2}\alpha u)`. (snntorch's
+    page writes a factor :math:`1/\pi` in front; its code, which we match, has :math:`\alpha/2`.)
+    """
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, alpha: float) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.alpha = alpha
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (u,) = ctx.saved_tensors
+        alpha = ctx.alpha
+        return alpha / 2 / (1 + (math.pi / 2 * alpha * u).pow(2)) * grad, None
+
+
+class StraightThrough(torch.autograd.Function):
+    r"""Straight-through estimator: :math:`S = \Theta(u)`, :math:`\partial S/\partial u = 1`."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor) -> torch.Tensor:
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad.clone()
+
+
+class FastSigmoid(torch.autograd.Function):
+    r"""Fast sigmoid: :math:`\partial S/\partial u = 1 / (1 + k|u|)^2` with slope :math:`k`."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, slope: float) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.slope = slope
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (u,) = ctx.saved_tensors
+        return grad / (ctx.slope * torch.abs(u) + 1.0) ** 2, None
+
+
+class Sigmoid(torch.autograd.Function):
+    r"""Sigmoid: :math:`\partial S/\partial u = k\,e^{-ku} / (e^{-ku} + 1)^2` with slope :math:`k`."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, slope: float) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.slope = slope
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (u,) = ctx.saved_tensors
+        k = ctx.slope
+        return grad * k * torch.exp(-k * u) / ((torch.exp(-k * u) + 1) ** 2), None
+
+
+def heaviside_no_grad(u: torch.Tensor) -> torch.Tensor:
+    """The spike with no gradient at all (snntorch's ``surrogate_disable=True``)."""
+    return (u > 0).to(u.dtype)
+
+
+def atan(alpha: float = 2.0) -> SpikeFn:
+    return lambda u: ATan.apply(u, alpha)
+
+
+def straight_through_estimator() -> SpikeFn:
+    return lambda u: StraightThrough.apply(u)
+
+
+def fast_sigmoid(slope: float = 25.0) -> SpikeFn:
+    return lambda u: FastSigmoid.apply(u, slope)
+
+
+def sigmoid(slope: float = 25.0) -> SpikeFn:
+    return lambda u: Sigmoid.apply(u, slope)
+
+
+# The snntorch surrogate names we implement, by the name of snntorch's factory function.
+SNNTORCH_SURROGATES: dict[str, Callable[..., SpikeFn]] = {
+    "atan": atan,
+    "straight_through_estimator": straight_through_estimator,
+    "fast_sigmoid": fast_sigmoid,
+    "sigmoid": sigmoid,
+}

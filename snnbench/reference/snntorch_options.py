@@ -1,0 +1,81 @@
+"""Object arguments of snntorch neurons, written in case files as tables with a ``type``.
+
+``spike_grad = { type = "atan", alpha = 3.0 }`` names a factory in ``snntorch.surrogate``;
+``state_quant = { type = "state_quant", num_bits = 4 }`` names ``snntorch.functional.quant``'s.
+Each is built twice: the reference's object from snntorch, ours from snnbench.neurons.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Mapping
+
+from snnbench.cases import Case
+from snnbench.errors import Unsupported
+from snnbench.neurons import surrogates
+from snnbench.neurons.quant import StateQuant
+
+OBJECT_ARGUMENTS = ("spike_grad", "state_quant")
+
+
+def _factory(key: str, type_name: str):
+    if key == "spike_grad":
+        import snntorch.surrogate as module
+    else:
+        from snntorch.functional import quant as module
+    fn = getattr(module, type_name, None)
+    return fn if callable(fn) and not inspect.isclass(fn) else None
+
+
+def validate(case: Case, key: str, value: Any) -> None:
+    if key not in OBJECT_ARGUMENTS:
+        return
+    if key == "state_quant" and value is False:
+        return
+    if not isinstance(value, Mapping) or "type" not in value:
+        raise case.error(f"params.{key}", "expected a table with a 'type', e.g. "
+                         + ('{ type = "atan", alpha = 2.0 }' if key == "spike_grad"
+                            else '{ type = "state_quant", num_bits = 8 }'))
+    fn = _factory(key, value["type"])
+    if fn is None:
+        raise case.error(f"params.{key}.type", f"snntorch has no {key} function '{value['type']}'")
+    accepted = inspect.signature(fn).parameters
+    for arg in value:
+        if arg != "type" and arg not in accepted:
+            raise case.error(f"params.{key}.{arg}",
+                             f"{value['type']}() takes no argument '{arg}' (it takes: {', '.join(accepted)})")
+
+
+def reference_object(key: str, value: Mapping) -> Any:
+    kwargs = {k: v for k, v in value.items() if k != "type"}
+    return _factory(key, value["type"])(**kwargs)
+
+
+def native_object(key: str, value: Mapping) -> Any:
+    kwargs = {k: v for k, v in value.items() if k != "type"}
+    if key == "state_quant":
+        return StateQuant(**kwargs)
+    factory = surrogates.SNNTORCH_SURROGATES.get(value["type"])
+    if factory is None:
+        raise Unsupported(f"spike_grad '{value['type']}' is not implemented in snnbench yet "
+                          f"(implemented: {', '.join(surrogates.SNNTORCH_SURROGATES)})")
+    return factory(**kwargs)
+
+
+def split_kwargs(params: dict[str, Any]) -> tuple[dict, dict]:
+    """(reference kwargs, our kwargs) with object arguments built for each side."""
+    ref, ours = dict(params), dict(params)
+    for key in OBJECT_ARGUMENTS:
+        value = params.get(key)
+        if isinstance(value, Mapping):
+            ref[key] = reference_object(key, value)
+            ours[key] = native_object(key, value)
+    return ref, ours
+
+
+def clear_instances() -> None:
+    """snntorch appends every neuron to ``SpikingNeuron.instances`` and never removes it; a
+    process that builds many references would grow without bound."""
+    from snntorch._neurons.neurons import SpikingNeuron
+
+    SpikingNeuron.instances.clear()

@@ -1,0 +1,136 @@
+"""Reports: the JSON records snnbench writes and reads back.
+
+Schema history (``schema_version``):
+
+1. First version. Top level: ``schema_version``, ``kind`` ("compare" | "bench"), ``created``
+   (ISO 8601, UTC), ``snnbench`` (version), ``command`` (argv), ``environment`` (see env.py),
+   ``results`` (list of records), and for "bench" also ``comparisons``.
+
+   A compare record: ``neuron``, ``case``, ``device``, ``dtype``, ``verdict`` (pass | fail |
+   uninformative | skipped | error), ``reason``, ``spike_rate`` (fraction of reference outputs
+   that are spikes, or null), ``forward`` and ``stepwise`` ({field: {max_abs, max_rel, mismatches,
+   first_divergent_step, per_step_max_abs}}; forward is the free run, stepwise each step from the
+   reference's own state), ``backward`` ({name: {max_abs, max_rel, ok}}), ``borderline_flips``,
+   ``findings`` (where the reference departs from its documentation), ``case_spec``,
+   ``tolerance``, ``duration_s``.
+
+Reading: a file with a newer schema than this version knows is refused with one line; older
+versions are upgraded step by step by the functions in ``UPGRADES``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from snnbench import __version__
+from snnbench.errors import ReportError
+
+SCHEMA_VERSION = 1
+KINDS = ("compare", "bench")
+REPORTS_DIR = Path("reports")
+
+# version n -> function upgrading a version-n report dict to version n+1
+UPGRADES: dict[int, Callable[[dict], dict]] = {}
+
+
+def new_report(kind: str, environment: dict, results: list[dict], **extra: Any) -> dict:
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "snnbench": __version__,
+        "command": sys.argv[:],
+        "environment": environment,
+        "results": results,
+    }
+    report.update(extra)
+    return report
+
+
+def default_path(kind: str) -> Path:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    path = REPORTS_DIR / f"{kind}-{stamp}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = REPORTS_DIR / f"{kind}-{stamp}-{n}.json"
+    return path
+
+
+def _json_default(value: Any):
+    if isinstance(value, float):
+        return value
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def save(report: dict, path: str | Path) -> Path:
+    """Write atomically: a temporary file in the same folder, fsync, then rename over the target."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot write report: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(report, fh, indent=1, default=_json_default, allow_nan=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def load(path: str | Path, kind: str | None = None) -> dict:
+    """Read a report, upgrading older schema versions; one-line ReportError on any problem."""
+    path = Path(path)
+    if not path.exists():
+        raise ReportError(f"{path}: no such report")
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): "
+                          "truncated or not a report") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(report, dict) or "schema_version" not in report:
+        raise ReportError(f"{path}: not an snnbench report (no schema_version)")
+    version = report["schema_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ReportError(f"{path}: malformed schema_version {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ReportError(f"{path}: schema_version {version} is newer than this snnbench reads "
+                          f"({SCHEMA_VERSION}); upgrade snnbench")
+    while version < SCHEMA_VERSION:
+        report = UPGRADES[version](report)
+        version = report["schema_version"] = version + 1
+    if report.get("kind") not in KINDS:
+        raise ReportError(f"{path}: unknown report kind {report.get('kind')!r}")
+    if kind is not None and report["kind"] != kind:
+        raise ReportError(f"{path}: a {report['kind']} report, expected {kind}")
+    results = report.get("results")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise ReportError(f"{path}: malformed report: 'results' must be a list of records")
+    required = ("neuron", "case", "device", "dtype", "verdict") if report["kind"] == "compare" else \
+        ("neuron", "case", "device", "mode", "impl")
+    for i, record in enumerate(results):
+        missing = [k for k in required if k not in record]
+        if missing:
+            raise ReportError(f"{path}: malformed report: result {i} lacks {', '.join(missing)}")
+    if not isinstance(report.get("environment"), dict):
+        raise ReportError(f"{path}: malformed report: no 'environment'")
+    return report
