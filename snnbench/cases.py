@@ -281,3 +281,26 @@ def standard_file(neuron: str) -> Path:
 
 def standard_cases(neuron: str) -> list[Case]:
     return load(standard_file(neuron))
+
+
+def to_spec(case: Case) -> dict[str, Any]:
+    """A case as plain JSON-able data (stored in reports, so a report's cases can run again)."""
+    return {
+        "name": case.name, "neuron": case.neuron, "steps": case.steps, "batch": case.batch,
+        "sample_shape": list(case.sample_shape), "seed": case.seed, "params": thaw(case.params),
+        "input": {"dist": case.input.dist, **case.input.args}, "initial_state": case.initial_state,
+        "bench": case.bench, "tolerance": {d: dict(t.__dict__) for d, t in case.tolerances.items()},
+        "source": case.source,
+    }
+
+
+def from_spec(spec: dict[str, Any], source: str) -> Case:
+    """The Case a report's ``case_spec`` describes, checked like a case file's."""
+    raw = {k: v for k, v in spec.items() if k != "source"}
+    case = parse_case(raw, f"{source} ({spec.get('source', 'case_spec')})", 0)
+    from snnbench import registry
+
+    if case.neuron not in registry.names():
+        raise case.error("neuron", f"unknown neuron '{case.neuron}'")
+    registry.get(case.neuron).adapter.validate(case)
+    return case

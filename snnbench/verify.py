@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from snnbench import inputs
-from snnbench.cases import Case, Tolerance, thaw
+from snnbench import cases, inputs
+from snnbench.cases import Case, Tolerance
 from snnbench.errors import Unsupported
 from snnbench.reference.base import Adapter, Pair, Trace
 
@@ -142,9 +142,7 @@ def compare(adapter: Adapter, case: Case, dtype_name: str, device: str) -> dict[
         "verdict": "error", "reason": "", "spike_rate": None,
         "forward": {}, "stepwise": {}, "backward": {}, "borderline_flips": 0,
         "findings": adapter.findings(case),
-        "case_spec": {"steps": case.steps, "batch": case.batch, "sample_shape": list(case.sample_shape),
-                      "seed": case.seed, "params": thaw(case.params), "input": case.input.describe(),
-                      "source": case.source},
+        "case_spec": cases.to_spec(case),
         "tolerance": dict(tol.__dict__),
     }
     try:
