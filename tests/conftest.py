@@ -1,0 +1,28 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Bitwise-repeatable references need a fixed thread count (reference-notes.md, Determinism).
+torch.set_num_threads(int(os.environ.get("SNNBENCH_TEST_THREADS", "2")))
+
+
+@pytest.fixture
+def write_cases(tmp_path):
+    """Write a TOML case file and return its path."""
+
+    def write(text: str, name: str = "cases.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

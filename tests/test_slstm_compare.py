@@ -1,0 +1,101 @@
+"""Our SLSTM against snntorch's: every standard case, and a negative control that must fail."""
+
+import pytest
+import torch
+
+from snnbench import cases, registry, verify
+
+STANDARD = cases.standard_cases("slstm")
+ADAPTER = registry.get("slstm").adapter
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
+def test_standard_case_is_equivalent(case, dtype):
+    record = verify.compare(ADAPTER, case, dtype, "cpu")
+    assert record["verdict"] in ("pass", "skipped"), record["reason"]
+    if record["verdict"] == "skipped":
+        assert "reference cannot run" in record["reason"]
+    else:
+        assert 0 < record["spike_rate"] < 1
+        assert record["backward"], "gradients were compared"
+
+
+def test_standard_cases_cover_the_options():
+    params = [c.params for c in STANDARD]
+    assert any(p["input_size"] == 784 and p["hidden_size"] == 1000 for p in params)
+    assert any(p["input_size"] == p["hidden_size"] for p in params)
+    for reset in ("none", "subtract", "zero"):
+        assert any(p.get("reset_mechanism", "none") == reset for p in params)
+    assert any(p.get("learn_threshold") for p in params)
+    assert any(p.get("spike_grad", {}).get("alpha", 2.0) != 2.0 for p in params)
+    assert any(p.get("bias") is False for p in params)
+
+
+class NudgedAdapter(type(ADAPTER)):
+    """The real reference with one recurrent weight changed by 1e-3 after the weights are shared."""
+
+    def build(self, case, dtype, device):
+        pair = super().build(case, dtype, device)
+        with torch.no_grad():
+            pair.reference.lstm_cell.weight_hh[3, 5] += 1e-3
+        return pair
+
+
+def test_nudged_reference_fails_and_names_the_step():
+    case = next(c for c in STANDARD if c.name == "x32-h32-subtract")
+    for dtype in ("float32", "float64"):
+        record = verify.compare(NudgedAdapter(), case, dtype, "cpu")
+        assert record["verdict"] == "fail"
+        # The nudged weight reads mem from the previous step: step 0 starts from the same state,
+        # so the first difference is at step 0 (random initial mem) in the gate of unit 3.
+        step = min(d["first_divergent_step"] for d in record["stepwise"].values() if d["mismatches"])
+        assert f"step {step}" in record["reason"]
+        assert record["stepwise"]["syn"]["mismatches"] > 0 or record["stepwise"]["mem"]["mismatches"] > 0
+
+
+def test_nudged_input_weight_fails_even_without_recurrence():
+    case = next(c for c in STANDARD if c.name == "x48-h32-subtract")
+
+    class NudgedInput(type(ADAPTER)):
+        def build(self, case, dtype, device):
+            pair = super().build(case, dtype, device)
+            with torch.no_grad():
+                # row 2: input gate of unit 2 (a forget-gate row would change nothing here,
+                # since the reference multiplies it by a zeroed cell state)
+                pair.reference.lstm_cell.weight_ih[2, 2] += 1e-3
+            return pair
+
+    record = verify.compare(NudgedInput(), case, "float32", "cpu")
+    assert record["verdict"] == "fail"
+    assert record["stepwise"]["syn"]["first_divergent_step"] == 0
+
+
+def test_never_spiking_case_is_uninformative(write_cases):
+    path = write_cases("""
+[[case]]
+name = "default-threshold"
+neuron = "slstm"
+steps = 5
+batch = 2
+sample_shape = [8]
+[case.params]
+input_size = 8
+hidden_size = 8
+""")
+    record = verify.compare(ADAPTER, cases.load(path)[0], "float32", "cpu")
+    assert record["verdict"] == "uninformative"
+    assert record["spike_rate"] == 0.0
+    assert any("threshold >= 1" in f for f in record["findings"])
+
+
+def test_record_has_the_report_fields():
+    case = next(c for c in STANDARD if c.name == "x32-h32-none")
+    record = verify.compare(ADAPTER, case, "float32", "cpu")
+    for key in ("neuron", "case", "device", "dtype", "verdict", "reason", "spike_rate", "forward", "backward"):
+        assert key in record
+    assert set(record["forward"]) == {"spk", "syn", "mem"}
+    for field in record["forward"].values():
+        assert {"max_abs", "max_rel", "mismatches", "first_divergent_step"} <= set(field)
+        assert len(field["per_step_max_abs"]) == case.steps
+    assert {"input", "weight_ih", "weight_hh", "bias_ih", "bias_hh"} <= set(record["backward"])
