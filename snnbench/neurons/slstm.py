@@ -25,10 +25,18 @@ What the reference code does, and we therefore do too (see reference-notes.md):
 - The reset is computed from the previous mem; "zero" resets mem only.
 - ``inhibition`` is accepted and ignored.
 
-Fast path (:func:`slstm_sequence`): the input projection :math:`W_{ih} x_t + b_{ih} + b_{hh}` is
-one matmul over all T x B rows before the time loop; only :math:`W_{hh} mem_{t-1}` stays inside.
-When the state is zeroed every step, the recurrent matmul vanishes and all steps run at once. Both
-are exact re-associations of the same sums (float rounding aside).
+Fast paths (:func:`slstm_sequence`), each the same sums re-associated (float rounding aside):
+
+- The input projection :math:`W_{ih} x_t + b_{ih} + b_{hh}` is one matmul over all T x B rows
+  before the time loop; only :math:`W_{hh} mem_{t-1}` stays inside.
+- When the state is zeroed every step, the recurrent matmul vanishes and all steps run at once.
+- With gradients, the time loop is one autograd node (:class:`SLSTMRecurrence`) with a
+  hand-written backward through time: it saves only the gate activations, tanh(syn) and the reset
+  masks, runs one (B, 4H) x (4H, H) matmul per step backwards, and forms the weight gradient
+  :math:`\partial W_{hh} = \sum_t \delta G_t^\top mem_{t-1}` as one large matmul after the loop
+  (the reference builds T small ones). The spikes are fired outside it, over all steps at once,
+  so any surrogate's own backward applies unchanged.
+- Reset "zero" runs the cell once (the reference runs it twice for the same value).
 """
 
 from __future__ import annotations
@@ -102,6 +110,103 @@ def project_input(x: torch.Tensor, p: SLSTMParams) -> torch.Tensor:
     return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
+_RESET_CODE = {"none": 0, "subtract": 1, "zero": 2}
+
+
+def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant, save: bool):
+    """The carried-state time loop. Returns syns, mems (T, B, H) and, with ``save``, what the
+    backward needs: gate activations (T, B, 4H), tanh(syn) (T, B, H) and reset masks."""
+    steps, batch, four_h = x_proj.shape
+    hidden = four_h // 4
+    acts = torch.empty_like(x_proj) if save else x_proj.new_empty(batch, four_h)
+    tanh_c = x_proj.new_empty(steps if save else 1, batch, hidden)
+    resets = torch.empty(steps if save else 1, batch, hidden, dtype=torch.bool, device=x_proj.device)
+    syns = x_proj.new_empty(steps, batch, hidden)
+    mems = x_proj.new_empty(steps, batch, hidden)
+    w_t = weight_hh.t()
+    syn, mem = syn0, mem0
+    for t in range(steps):
+        k = t if save else 0
+        reset = torch.gt(mem, threshold, out=resets[k])
+        gates = torch.addmm(x_proj[t], mem, w_t, out=acts[t] if save else acts)
+        gates[:, :2 * hidden].sigmoid_()
+        gates[:, 2 * hidden:3 * hidden].tanh_()
+        gates[:, 3 * hidden:].sigmoid_()
+        i, f, g, o = gates.chunk(4, dim=-1)
+        syn = torch.addcmul(f * syn, i, g)
+        mem = o * torch.tanh(syn, out=tanh_c[k])
+        if reset_code == 1:
+            mem = mem - reset * threshold
+        elif reset_code == 2:
+            mem = mem.masked_fill(reset, 0.0)
+        if quant is not None:
+            syn, mem = quant(syn), quant(mem)
+        syns[t] = syn
+        mems[t] = mem
+    return syns, mems, (acts, tanh_c, resets)
+
+
+class SLSTMRecurrence(torch.autograd.Function):
+    """The carried-state time loop of the SLSTM as one node: (x_proj, syn0, mem0, W_hh, threshold)
+    -> (syn, mem) stacked over time, with the backward through time written out.
+
+    Gradients: for mem_t = o * tanh(c_t) - r_t * thr (subtract) or (1 - r_t) * o * tanh(c_t)
+    (zero), with r_t = [mem_{t-1} > thr] detached and state_quant straight-through (identity)."""
+
+    @staticmethod
+    def forward(ctx, x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant):
+        syns, mems, (acts, tanh_c, resets) = _recurrence(x_proj, syn0, mem0, weight_hh, threshold,
+                                                         reset_code, quant, save=True)
+        ctx.reset_code = reset_code
+        ctx.threshold_shape = threshold.shape
+        ctx.save_for_backward(acts, tanh_c, resets, syns, mems, syn0, mem0, weight_hh)
+        return syns, mems
+
+    @staticmethod
+    def backward(ctx, d_syns, d_mems):
+        acts, tanh_c, resets, syns, mems, syn0, mem0, weight_hh = ctx.saved_tensors
+        steps, batch, four_h = acts.shape
+        hidden = four_h // 4
+        d_gates = torch.empty_like(acts)
+        d_mem_next = torch.zeros_like(mem0)
+        d_syn_next = torch.zeros_like(syn0)
+        d_threshold = torch.zeros((), dtype=acts.dtype, device=acts.device) if ctx.needs_input_grad[4] else None
+        d_thr_acc = []
+        for t in reversed(range(steps)):
+            i, f, g, o = acts[t].chunk(4, dim=-1)
+            dm = d_mems[t] + d_mem_next if d_mems is not None else d_mem_next
+            dc = d_syns[t] + d_syn_next if d_syns is not None else d_syn_next
+            if ctx.reset_code == 1 and d_threshold is not None:
+                d_thr_acc.append(-(dm * resets[t]))
+            elif ctx.reset_code == 2:
+                dm = dm.masked_fill(resets[t], 0.0)
+            tc = tanh_c[t]
+            dc = dc + dm * o * (1 - tc * tc)
+            c_prev = syns[t - 1] if t > 0 else syn0
+            dg_t = d_gates[t]
+            di, df, dg, do = dg_t.chunk(4, dim=-1)
+            torch.mul(dc * g, i * (1 - i), out=di)
+            torch.mul(dc * c_prev, f * (1 - f), out=df)
+            torch.mul(dc * i, 1 - g * g, out=dg)
+            torch.mul(dm * tc, o * (1 - o), out=do)
+            d_syn_next = dc * f
+            d_mem_next = dg_t @ weight_hh
+        mem_prev = torch.cat([mem0.unsqueeze(0), mems[:-1]]) if steps > 1 else mem0.unsqueeze(0)
+        d_weight_hh = d_gates.reshape(-1, four_h).t() @ mem_prev.reshape(-1, hidden)
+        if d_threshold is not None and d_thr_acc:
+            d_threshold = torch.stack(d_thr_acc).sum_to_size(ctx.threshold_shape) \
+                if len(ctx.threshold_shape) else torch.stack(d_thr_acc).sum()
+        elif d_threshold is not None:
+            d_threshold = torch.zeros(ctx.threshold_shape, dtype=acts.dtype, device=acts.device)
+        return d_gates, d_syn_next, d_mem_next, d_weight_hh, d_threshold, None, None
+
+
+def _fire(mem: torch.Tensor, p: SLSTMParams) -> torch.Tensor:
+    if p.state_quant is not None:
+        mem = p.state_quant(mem)
+    return p.spike_fn(mem - p.threshold)
+
+
 def slstm_sequence(x: torch.Tensor, state: SLSTMState, p: SLSTMParams, carry_state: bool = True):
     """All steps of x (T, B, I). Returns spk, syn, mem, each (T, B, H).
 
@@ -114,13 +219,13 @@ def slstm_sequence(x: torch.Tensor, state: SLSTMState, p: SLSTMParams, carry_sta
         reset = reset_signal(zeros, p.threshold)
         syn, mem = _cell(x_proj, zeros)
         return _reset_and_fire(syn, mem, reset, p)
-    spikes, syns, mems = [], [], []
-    for t in range(x.shape[0]):
-        spk, state = slstm_step(x_proj[t], state, p)
-        spikes.append(spk)
-        syns.append(state.syn)
-        mems.append(state.mem)
-    return torch.stack(spikes), torch.stack(syns), torch.stack(mems)
+    threshold = p.threshold.to(x.dtype)
+    args = (x_proj, state.syn, state.mem, p.weight_hh, threshold, _RESET_CODE[p.reset_mechanism], p.state_quant)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in args[:5]):
+        syns, mems = SLSTMRecurrence.apply(*args)
+    else:
+        syns, mems, _ = _recurrence(*args, save=False)
+    return _fire(mems, p), syns, mems
 
 
 class SLSTM(nn.Module):
