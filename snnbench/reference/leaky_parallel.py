@@ -109,6 +109,10 @@ class LeakyParallelAdapter(Adapter):
         elif "spike_grad" not in p:
             notes.append("default spike function is a private LeakyParallel.ATan (alpha = 2), "
                          "not snntorch.surrogate.atan")
+        if not p.get("weight_hh_enable"):
+            notes.append("the diagonal mask is a CPU float32 eye: built with device= other than CPU the reference "
+                         "fails at construction, and with dtype=float16/bfloat16 the mask turns weight_hh to float32 "
+                         "so its forward fails (dtype=float64 works); built on CPU float32 and moved, it runs")
         if self._spikes_carry_gradient(case):
             notes.append("in float64 runs the reference's spikes are float32 (its spike functions return "
                          ".float()), so the upstream gradient on the spikes is rounded to float32: "
