@@ -1,0 +1,238 @@
+r"""Parallel leaky neuron (snntorch ``LeakyParallel``), from scratch: torch only, no ``nn.RNN``.
+
+The reference is a one-layer ``nn.RNN(nonlinearity="relu")`` followed by a spike function. Over a
+time-major input :math:`x` of shape (L, N, H_in), always starting from zero state:
+
+.. math::
+    \begin{aligned}
+    mem_{-1} &= 0 \\
+    mem_t &= \mathrm{relu}\big(W_{ih} x_t + b_{ih} + W_{hh}\, mem_{t-1} + b_{hh}\big) \\
+    spk_t &= S(mem_t - \vartheta) \cdot g
+    \end{aligned}
+
+with :math:`S` the Heaviside step (strict, ``u > 0``) with a surrogate gradient (ATan with
+alpha = 2 unless ``spike_grad`` is given) and :math:`g` the graded-spikes factor. There is no
+reset: a spike does not lower the membrane. ``mem`` is the RNN's output (its hidden state).
+
+What the reference code does, and we therefore do too (see reference-notes.md):
+
+- :math:`W_{hh}` is made diagonal at construction (``weight_hh_enable=False``, the default), so
+  each neuron only leaks into itself: :math:`W_{hh} = \mathrm{diag}(d)` with ``d`` the decays.
+- ``beta`` (a float or one-element tensor, clamped to [0, 1] once) fills :math:`W_{hh}`; a
+  per-neuron tensor is silently ignored (the random init stays); ``beta=None`` keeps the random
+  init ``U(-1/sqrt(H), 1/sqrt(H))``, so decays can be negative. With ``weight_hh_enable=True``
+  the whole dense matrix is filled with beta (or stays random) and is used as it is.
+- ``learn_beta=True`` makes :math:`W_{hh}` trainable (its diagonal only, in diagonal mode), never
+  clamped again. ``dropout`` has no effect (a single-layer RNN has no layer to drop between).
+
+Fast path (:class:`DiagonalReLURecurrence`), used when :math:`W_{hh}` is diagonal. Its parts:
+
+1. The input projection :math:`a_t = W_{ih} x_t + b_{ih}` for all L x N rows in one matmul.
+2. The recurrence is elementwise, :math:`mem_t = \mathrm{relu}(a_t + (d \odot mem_{t-1} + b_{hh}))`,
+   instead of a (N, H) x (H, H) matmul per step. This is exact: the reference's off-diagonal
+   products are ``0 * mem`` = 0 and adding zeros changes no sum, so each entry is the same
+   ``d_i mem_i + b_i`` (float rounding of the additions aside; infinities excepted, see below).
+3. Its backward through time is written by hand and saves only ``mem`` (which is also the
+   output, so it costs no extra memory): the relu mask is ``mem_t > 0``; going back,
+   :math:`\delta_t = (\partial L/\partial mem_t + d \odot \delta_{t+1}) \odot [mem_t > 0]`, then
+   :math:`\partial L/\partial a_t = \delta_t`,
+   :math:`\partial L/\partial d = \sum_{t \ge 1, n} \delta_t\, mem_{t-1}` and
+   :math:`\partial L/\partial b_{hh} = \sum_{t, n} \delta_t`.
+   The gradient of the off-diagonal entries is zero, as the reference's gradient hook makes it.
+4. The spikes of all steps at once, after the recurrence (nothing in the recurrence reads them).
+
+Known departure: with an infinite input, the reference computes ``0 * inf = nan`` in the masked
+matrix and turns every neuron of that sample to NaN on the next step; the fast path keeps the
+other neurons finite. Ours returns spikes in the input's dtype (the reference's default ATan
+always returns float32).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn as nn
+from torch.autograd.function import once_differentiable
+
+from snnbench.neurons import surrogates
+
+
+class LeakyParallelParams(NamedTuple):
+    weight_ih: torch.Tensor            # (H, I)
+    weight_hh: torch.Tensor            # (H, H); only its diagonal is read when ``diagonal``
+    bias_ih: torch.Tensor | None       # (H,)
+    bias_hh: torch.Tensor | None       # (H,)
+    diagonal: bool
+    threshold: torch.Tensor
+    graded_spikes_factor: torch.Tensor
+    spike_fn: Callable[[torch.Tensor], torch.Tensor]
+
+
+class DiagonalReLURecurrence(torch.autograd.Function):
+    r"""``mem_t = relu(a_t + d * mem_{t-1} + b)`` from ``mem_{-1} = 0``, for a (T, B, H); backward
+    through time by hand (see the module docstring). ``b`` may be None."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, decay: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        mem = torch.empty_like(a)
+        for t in range(a.shape[0]):
+            if t == 0:
+                recurrent = bias                      # W_hh @ 0 + b_hh
+            elif bias is None:
+                recurrent = decay * mem[t - 1]
+            else:
+                recurrent = torch.addcmul(bias, decay, mem[t - 1])
+            if recurrent is None:
+                torch.clamp_min(a[t], 0, out=mem[t])
+            else:
+                torch.add(a[t], recurrent, out=mem[t])
+                mem[t].clamp_min_(0)
+        ctx.save_for_backward(mem, decay)
+        ctx.has_bias = bias is not None
+        return mem
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_mem: torch.Tensor):
+        mem, decay = ctx.saved_tensors
+        delta = torch.empty_like(grad_mem)
+        for t in reversed(range(grad_mem.shape[0])):
+            g = grad_mem[t] if t == grad_mem.shape[0] - 1 else torch.addcmul(grad_mem[t], decay, delta[t + 1])
+            torch.where(mem[t] > 0, g, torch.zeros((), dtype=g.dtype, device=g.device), out=delta[t])
+        grad_decay = grad_bias = None
+        if ctx.needs_input_grad[1]:
+            grad_decay = (delta[1:] * mem[:-1]).sum(dim=(0, 1))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = delta.sum(dim=(0, 1))
+        return delta, grad_decay, grad_bias
+
+
+def project_input(x: torch.Tensor, p: LeakyParallelParams) -> torch.Tensor:
+    """``W_ih x + b_ih`` for any leading shape, as one matmul."""
+    flat = x.reshape(-1, x.shape[-1])
+    out = flat @ p.weight_ih.t() if p.bias_ih is None else torch.addmm(p.bias_ih, flat, p.weight_ih.t())
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+def recurrent_term(mem: torch.Tensor | None, p: LeakyParallelParams) -> torch.Tensor | None:
+    """``W_hh mem + b_hh`` for one step (None when it is zero: no previous state and no bias)."""
+    if mem is None:
+        return p.bias_hh
+    if p.diagonal:
+        decay = p.weight_hh.diagonal()
+        return decay * mem if p.bias_hh is None else torch.addcmul(p.bias_hh, decay, mem)
+    return mem @ p.weight_hh.t() if p.bias_hh is None else torch.addmm(p.bias_hh, mem, p.weight_hh.t())
+
+
+def fire(mem: torch.Tensor, p: LeakyParallelParams) -> torch.Tensor:
+    return p.spike_fn(mem - p.threshold) * p.graded_spikes_factor
+
+
+def leaky_parallel_step(x_t: torch.Tensor, mem: torch.Tensor | None, p: LeakyParallelParams):
+    """One step from the previous membrane (None = zero state): returns ``spk_t, mem_t``."""
+    pre = project_input(x_t, p)
+    recurrent = recurrent_term(mem, p)
+    mem = torch.relu(pre if recurrent is None else pre + recurrent)
+    return fire(mem, p), mem
+
+
+def leaky_parallel_sequence(x: torch.Tensor, p: LeakyParallelParams):
+    """All steps of x (T, B, I) from zero state: returns ``spk, mem``, each (T, B, H)."""
+    a = project_input(x, p)
+    if p.diagonal:
+        mem = DiagonalReLURecurrence.apply(a, p.weight_hh.diagonal(), p.bias_hh)
+    else:
+        mems, previous = [], None
+        for t in range(x.shape[0]):
+            recurrent = recurrent_term(previous, p)
+            previous = torch.relu(a[t] if recurrent is None else a[t] + recurrent)
+            mems.append(previous)
+        mem = torch.stack(mems)
+    return fire(mem, p), mem
+
+
+def _beta_fill(beta) -> float | None:
+    """The value the reference fills W_hh with: beta clamped to [0, 1] when it is one value;
+    None (keep the random init) when beta is None or a tensor of any other length."""
+    if beta is None:
+        return None
+    if not isinstance(beta, torch.Tensor):
+        beta = torch.as_tensor([beta])          # as the reference stores a number: float32
+    if beta.dim() == 0:
+        raise TypeError("beta must be a float or a tensor with one element or one per neuron, "
+                        "not a 0-d tensor (snntorch raises here too)")
+    if beta.numel() != 1:
+        warnings.warn("LeakyParallel ignores a beta with more than one value (as snntorch does): "
+                      "the decays keep their random init", UserWarning, stacklevel=3)
+        return None
+    return float(beta.detach().clamp(0, 1).reshape(()))
+
+
+class LeakyParallel(nn.Module):
+    """Drop-in for ``snntorch.LeakyParallel``: same constructor arguments, ``spk = m(x)``.
+
+    ``x`` is (L, N, H_in) or unbatched (L, H_in). ``m.sequence(x)`` returns ``spk, mem`` (the
+    reference exposes only the spikes); ``m.step(x_t, mem)`` runs one step from a given membrane.
+    Parameters use ``nn.RNN``'s names without the layer suffix (``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh``). ``weight_hh`` is kept as the full (H, H) matrix in both modes (the
+    diagonal mode reads only its diagonal), so it trains and copies exactly like the reference's.
+    """
+
+    def __init__(self, input_size, hidden_size, beta=None, bias=True, threshold=1.0, dropout=0.0,
+                 spike_grad=None, surrogate_disable=False, learn_beta=False, learn_threshold=False,
+                 graded_spikes_factor=1.0, learn_graded_spikes_factor=False, weight_hh_enable=False,
+                 device=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.dropout = dropout  # accepted and without effect, as in a single-layer nn.RNN
+        self.diagonal = not weight_hh_enable
+        bound = 1.0 / hidden_size ** 0.5
+
+        def uniform(*shape):
+            return torch.empty(*shape, **factory).uniform_(-bound, bound)
+
+        self.weight_ih = nn.Parameter(uniform(hidden_size, input_size))
+        weight_hh = uniform(hidden_size, hidden_size)
+        self.bias_ih = nn.Parameter(uniform(hidden_size)) if bias else None
+        self.bias_hh = nn.Parameter(uniform(hidden_size)) if bias else None
+        fill = _beta_fill(beta)
+        if fill is not None:
+            weight_hh.fill_(fill)
+        if self.diagonal:
+            weight_hh = torch.diag(weight_hh.diagonal())
+        self.weight_hh = nn.Parameter(weight_hh, requires_grad=bool(learn_beta))
+        if surrogate_disable:
+            self.spike_fn = surrogates.heaviside_no_grad
+        else:
+            self.spike_fn = spike_grad if spike_grad is not None else surrogates.atan()
+        self._scalar("threshold", threshold, learn_threshold)
+        self._scalar("graded_spikes_factor", graded_spikes_factor, learn_graded_spikes_factor)
+
+    def _scalar(self, name: str, value, learn: bool) -> None:
+        value = torch.as_tensor(value)
+        if learn:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    def params(self) -> LeakyParallelParams:
+        return LeakyParallelParams(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.diagonal,
+                                   self.threshold, self.graded_spikes_factor, self.spike_fn)
+
+    def sequence(self, input_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``spk, mem`` for a whole (L, N, H_in) or (L, H_in) sequence, from zero state."""
+        unbatched = input_.dim() == 2
+        x = input_.unsqueeze(1) if unbatched else input_
+        spk, mem = leaky_parallel_sequence(x, self.params())
+        return (spk.squeeze(1), mem.squeeze(1)) if unbatched else (spk, mem)
+
+    def step(self, x_t: torch.Tensor, mem: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: ``spk_t, mem_t`` from the previous membrane ``mem`` (None = zero state)."""
+        return leaky_parallel_step(x_t, mem, self.params())
+
+    def forward(self, input_: torch.Tensor) -> torch.Tensor:
+        return self.sequence(input_)[0]

@@ -1,0 +1,215 @@
+"""LeakyParallel: hand-derived maths, the hand-written backward, equivalence with snntorch, bad input."""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from snnbench import cases, registry, verify
+from snnbench.cli import app
+from snnbench.neurons.leaky_parallel import DiagonalReLURecurrence, LeakyParallel, leaky_parallel_sequence
+
+ADAPTER = registry.get("leakyparallel").adapter
+X = torch.tensor([1.0, 0.0, -2.0, 1.0]).reshape(4, 1, 1)     # (T, B, H_in)
+
+
+def two_neurons(**kwargs) -> LeakyParallel:
+    """H_in = 1 -> H = 2 with input weights +1 and -1, so neuron 1 sees -x."""
+    m = LeakyParallel(1, 2, beta=0.5, threshold=0.75, graded_spikes_factor=2.0, **kwargs)
+    with torch.no_grad():
+        m.weight_ih.copy_(torch.tensor([[1.0], [-1.0]]))
+        if m.bias_ih is not None:
+            m.bias_ih.fill_(0.25)
+            m.bias_hh.fill_(0.25)
+    return m
+
+
+def test_hand_derived_trajectory_diagonal():
+    # mem_t = relu(w x_t + 0.5 mem_{t-1}); x = 1, 0, -2, 1
+    # neuron 0 (w=+1): relu(1) = 1; relu(0 + .5) = .5; relu(-2 + .25) = 0; relu(1 + 0) = 1
+    # neuron 1 (w=-1): relu(-1) = 0; relu(0 + 0) = 0; relu(2 + 0) = 2; relu(-1 + 1) = 0
+    spk, mem = two_neurons(bias=False).sequence(X)
+    expected_mem = torch.tensor([[1.0, 0.0], [0.5, 0.0], [0.0, 2.0], [1.0, 0.0]])
+    assert torch.equal(mem[:, 0], expected_mem)
+    # spikes where mem > 0.75, scaled by the graded factor 2
+    assert torch.equal(spk[:, 0], 2.0 * torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))
+
+
+def test_hand_derived_trajectory_with_biases():
+    # b_ih + b_hh = 0.5 added every step (also at t = 0, where W_hh @ 0 + b_hh = b_hh)
+    # neuron 0: 1 + .5 = 1.5; 0 + .5 + .75 = 1.25; -2 + .5 + .625 < 0 -> 0; 1 + .5 + 0 = 1.5
+    # neuron 1: -1 + .5 < 0 -> 0; 0 + .5 + 0 = .5; 2 + .5 + .25 = 2.75; -1 + .5 + 1.375 = .875
+    _, mem = two_neurons().sequence(X)
+    assert torch.equal(mem[:, 0], torch.tensor([[1.5, 0.0], [1.25, 0.5], [0.0, 2.75], [1.5, 0.875]]))
+
+
+def test_hand_derived_trajectory_dense():
+    # weight_hh_enable=True with beta 0.5: every entry of W_hh is 0.5, so each mem_t adds
+    # 0.5 * (sum of the previous mems) to both neurons:
+    # t0: [1, 0]; t1: [0, 0] + .5 * 1 = [.5, .5]; t2: [-2, 2] + .5 = [0, 2.5]; t3: [1, -1] + 1.25 = [2.25, .25]
+    m = two_neurons(bias=False, weight_hh_enable=True)
+    assert torch.equal(m.weight_hh, torch.full((2, 2), 0.5))
+    _, mem = m.sequence(X)
+    assert torch.equal(mem[:, 0], torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, 2.5], [2.25, 0.25]]))
+
+
+def test_step_and_dense_paths_agree_with_fast_path():
+    torch.manual_seed(0)
+    fast = LeakyParallel(5, 7, beta=0.8, threshold=0.3)
+    dense = LeakyParallel(5, 7, beta=0.8, threshold=0.3, weight_hh_enable=True)
+    dense.load_state_dict(fast.state_dict())          # the diagonal matrix, run as a dense one
+    x = torch.randn(12, 3, 5, dtype=torch.float32)
+    spk, mem = fast.sequence(x)
+    spk_d, mem_d = dense.sequence(x)
+    torch.testing.assert_close(mem, mem_d, rtol=1e-6, atol=1e-7)
+    previous = None
+    for t in range(12):
+        spk_t, previous = fast.step(x[t], previous)
+        torch.testing.assert_close(previous, mem[t], rtol=1e-6, atol=1e-7)
+    assert 0 < spk.mean() < 1
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_custom_backward_gradcheck(with_bias):
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn(6, 2, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    decay = torch.rand(4, generator=gen, dtype=torch.float64).mul(1.6).sub(0.3).requires_grad_(True)
+    bias = torch.randn(4, generator=gen, dtype=torch.float64, requires_grad=True) if with_bias else None
+    mem = DiagonalReLURecurrence.apply(a, decay, bias)
+    assert 0 < (mem > 0).double().mean() < 1            # the relu mask matters in this check
+    assert torch.autograd.gradcheck(lambda *args: DiagonalReLURecurrence.apply(*args),
+                                    (a, decay, bias), eps=1e-6, atol=1e-7)
+
+
+def test_custom_backward_saves_only_mem_and_decay():
+    a = torch.randn(9, 3, 5, requires_grad=True)
+    decay = torch.rand(5, requires_grad=True)
+    bias = torch.randn(5, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(tuple(t.shape)) or t, lambda t: t):
+        DiagonalReLURecurrence.apply(a, decay, bias)
+    assert sorted(saved) == [(5,), (9, 3, 5)]
+
+
+def test_unbatched_input_matches_reference():
+    import snntorch
+
+    torch.manual_seed(5)
+    ref = snntorch.LeakyParallel(6, 10, beta=0.6, threshold=0.2)
+    ours = LeakyParallel(6, 10, beta=0.6, threshold=0.2)
+    with torch.no_grad():
+        for name, theirs in ADAPTER.weight_map.items():
+            getattr(ours, name).copy_(ref.state_dict()[theirs])
+    x = torch.rand(15, 6)
+    expected = ref(x)
+    got = ours(x)
+    assert got.shape == expected.shape == (15, 10)
+    assert torch.equal(got, expected)
+    assert 0 < expected.mean() < 1
+
+
+def test_per_neuron_beta_is_ignored_by_reference_and_ours():
+    import snntorch
+
+    beta = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    torch.manual_seed(7)
+    ref = snntorch.LeakyParallel(3, 4, beta=beta)
+    torch.manual_seed(7)
+    with pytest.warns(UserWarning, match="ignores"):
+        ours = LeakyParallel(3, 4, beta=beta)
+    assert not torch.allclose(ref.rnn.weight_hh_l0.diagonal(), beta)
+    assert torch.equal(ours.weight_hh, ref.rnn.weight_hh_l0)      # same init order and draws
+
+
+STANDARD = [c for c in cases.standard_cases("leakyparallel") if not c.bench]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
+def test_standard_case_matches_reference(case, dtype):
+    record = verify.compare(ADAPTER, case, dtype, "cpu")
+    assert record["verdict"] in ("pass", "skipped"), record["reason"]
+    if record["verdict"] == "pass":
+        assert 0 < record["spike_rate"] < 1
+        assert set(record["backward"]) >= {"input", "weight_ih"}
+
+
+class NudgedAdapter(type(ADAPTER)):
+    """The real adapter, but one reference weight is moved by 1e-3 after both are built."""
+
+    def build(self, case, dtype, device):
+        pair = super().build(case, dtype, device)
+        with torch.no_grad():
+            pair.reference.rnn.weight_ih_l0[0, 0] += 1e-3
+        return pair
+
+
+def test_negative_control_a_nudged_weight_fails_at_a_step():
+    case = next(c for c in STANDARD if c.name == "beta-float")
+    record = verify.compare(NudgedAdapter(), case, "float64", "cpu")
+    assert record["verdict"] == "fail"
+    assert "step 0" in record["reason"] and "mem" in record["reason"]
+
+
+def test_learned_decay_gradient_is_compared_as_the_full_matrix():
+    case = next(c for c in STANDARD if c.name == "learn-beta-threshold")
+    pair = ADAPTER.build(case, torch.float64, "cpu")
+    try:
+        names = set(ADAPTER.parameter_pairs(pair))
+    finally:
+        ADAPTER.cleanup(pair)
+    assert names == {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"}
+
+
+def run_cli_with(tmp_path, body: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(textwrap.dedent(body))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CliRunner().invoke(app, ["compare", "leakyparallel", "--case-file", str(path),
+                                        "--json", str(tmp_path / "r.json")])
+
+
+def _output(result) -> str:
+    try:
+        return result.output + (result.stderr or "")
+    except ValueError:
+        return result.output
+
+
+def test_beta_list_of_wrong_length_exits_2(tmp_path):
+    result = run_cli_with(tmp_path, """
+        [[case]]
+        name = "bad-beta"
+        neuron = "leakyparallel"
+        steps = 5
+        batch = 2
+        sample_shape = [4]
+        [case.params]
+        input_size = 4
+        hidden_size = 3
+        beta = [0.5, 0.6]
+        """)
+    assert result.exit_code == 2
+    assert "params.beta" in _output(result) and "Traceback" not in _output(result)
+
+
+def test_wrong_sample_shape_exits_2(tmp_path):
+    result = run_cli_with(tmp_path, """
+        [[case]]
+        name = "bad-shape"
+        neuron = "leakyparallel"
+        steps = 5
+        batch = 2
+        sample_shape = [5]
+        [case.params]
+        input_size = 4
+        hidden_size = 3
+        beta = 0.5
+        """)
+    assert result.exit_code == 2
+    assert "sample_shape" in _output(result) and "Traceback" not in _output(result)
