@@ -289,7 +289,7 @@ def _speed_check(where: dict, metric: str, b_value: Any, c_value: Any, point: fl
     if point is None or not math.isfinite(point) or point <= 0:
         return Check(where, metric, b_value, c_value, "-", "ok", "no figure to compare")
     limit = 1 + th.max_slowdown
-    change = f"{point - 1:+.1%} time"
+    change = "same" if abs(point - 1) < 5e-4 else f"{point - 1:.1%} slower" if point > 1 else f"{1 - point:.1%} faster"
     if point <= limit:
         status = "improved" if point < 1 / limit else "ok"
         return Check(where, metric, b_value, c_value, change, status)

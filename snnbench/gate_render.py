@@ -36,29 +36,42 @@ def shown(result: GateResult, show_all: bool = False) -> list[Check]:
     return [c for c in result.checks if c.status != "ok" or c.metric in SPEED_METRICS]
 
 
-def _where(check: Check) -> list[str]:
+def _where(check: Check) -> str:
     k = check.key
-    return [k.get("neuron", ""), k.get("case", ""), k.get("device", ""),
-            (k.get("dtype") or "-").replace("float", "f"),
-            "/".join(v for v in (k.get("mode"), k.get("impl")) if v) or "-"]
+    parts = [f"{k.get('neuron', '')}/{k.get('case', '')}", k.get("device", ""),
+             (k.get("dtype") or "").replace("float", "f")]
+    parts += [v for v in (k.get("mode"), k.get("impl")) if v]
+    return " ".join(p for p in parts if p)
+
+
+def _value(check: Check, value) -> str:
+    if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return _fmt(value)
+    if check.metric == "speedup":
+        return f"{value:.3g}x"
+    if check.metric == "peak_mem_bytes":
+        return f"{value / 1e6:.1f} MB"
+    if check.metric == "median_s":
+        return f"{value * 1e3:.3g} ms"
+    return _fmt(value)
+
+
+HEAD = ["record", "metric", "baseline", "current", "change", "status", "note"]
+
+
+def _cells(c: Check) -> list[str]:
+    return [_where(c), c.metric, _value(c, c.baseline), _value(c, c.current), c.change]
 
 
 def table(result: GateResult, show_all: bool = False) -> Table | None:
     rows = shown(result, show_all)
     if not rows:
         return None
-    title = f"snnbench gate ({result.kind}): what changed"
-    t = Table(title=title, header_style="bold")
-    columns = ["neuron", "case", "device", "dtype"] + (["mode/impl"] if result.kind == "bench" else []) + \
-        ["metric", "baseline", "current", "change", "status", "note"]
-    for col in columns:
+    t = Table(title=f"snnbench gate ({result.kind}): what changed", header_style="bold")
+    for col in HEAD:
         t.add_column(col, overflow="fold", justify="right" if col in ("baseline", "current", "change") else "left")
     for c in rows:
-        where = _where(c)
-        if result.kind != "bench":
-            where = where[:4]
-        t.add_row(*where, c.metric, _fmt(c.baseline), _fmt(c.current), c.change,
-                  Text(c.status, style=STATUS_STYLE.get(c.status, "")), c.detail)
+        t.add_row(*_cells(c), Text(c.status, style=STATUS_STYLE.get(c.status, "")), c.detail)
     return t
 
 
@@ -87,13 +100,10 @@ def markdown(result: GateResult, baseline: str, current: str) -> str:
     lines = [f"## snnbench gate ({result.kind}): {icon} {result.verdict}", "", summary(result, baseline, current), ""]
     rows = shown(result)
     if rows:
-        head = ["neuron", "case", "device", "dtype"] + (["mode/impl"] if result.kind == "bench" else []) + \
-            ["metric", "baseline", "current", "change", "status", "note"]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
         for c in rows:
-            where = _where(c) if result.kind == "bench" else _where(c)[:4]
-            cells = where + [c.metric, _fmt(c.baseline), _fmt(c.current), c.change,
-                             f"**{c.status}**" if c.status in ("regression", "inconclusive") else c.status, c.detail]
+            cells = _cells(c) + [f"**{c.status}**" if c.status in ("regression", "inconclusive") else c.status,
+                                 c.detail]
             lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
     else:
         lines.append("Nothing changed beyond its threshold.")
