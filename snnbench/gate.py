@@ -177,10 +177,16 @@ def environment_warnings(baseline: dict, current: dict) -> list[str]:
     return notes
 
 
+def machines(report: dict) -> set[tuple]:
+    """The (machine, cpu, torch threads, GPU) of every environment a report (or a merge) ran in."""
+    envs = report.get("environments") or [report.get("environment", {})]
+    return {(e.get("machine"), e.get("cpu"), e.get("torch_threads"), (e.get("gpu") or {}).get("name"))
+            for e in envs if isinstance(e, dict)}
+
+
 def same_machine(baseline: dict, current: dict) -> bool:
-    b, c = baseline.get("environment", {}), current.get("environment", {})
-    gpu = lambda e: (e.get("gpu") or {}).get("name")  # noqa: E731
-    return all(b.get(k) == c.get(k) for k in ("machine", "cpu", "torch_threads")) and gpu(b) == gpu(c)
+    b = machines(baseline)
+    return len(b) == 1 and b == machines(current)
 
 
 # ---------------------------------------------------------------- equivalence
@@ -430,9 +436,7 @@ def rerun(baseline: dict, source: str, quick: bool = False,
                 groups.setdefault((device, tuple(dtype_names)), []).append(case)
         reports = []
         for (device, dtype_names), group in groups.items():
-            runner.check_device(device)
-            for dtype in dtype_names:
-                runner.dtypes(dtype)
+            _check_runnable(source, device, dtype_names)
             reports.append(runner.run_compare(group, list(dtype_names), device, on_result=on_result))
     else:
         try:
@@ -444,7 +448,7 @@ def rerun(baseline: dict, source: str, quick: bool = False,
         threads = baseline.get("environment", {}).get("torch_threads")
         reports = []
         for device in devices:
-            runner.check_device(device)
+            _check_runnable(source, device, ())
             rows = [r for r in baseline["results"] if r["device"] == device]
             names = {(r["neuron"], r["case"]) for r in rows}
             group = [case for case, _ in cases if (case.neuron, case.name) in names]
@@ -456,6 +460,17 @@ def rerun(baseline: dict, source: str, quick: bool = False,
     from snnbench import merge
 
     return merge.merge(reports, [f"run {i + 1}" for i in range(len(reports))])
+
+
+def _check_runnable(source: str, device: str, dtype_names: tuple[str, ...]) -> None:
+    from snnbench import runner
+
+    try:
+        runner.check_device(device)
+        for dtype in dtype_names:
+            runner.dtypes(dtype)
+    except SnnbenchError as exc:
+        raise SnnbenchError(f"{source}: cannot run the baseline's cases here: {exc}") from None
 
 
 def load_pair(baseline_path: Path, current_path: Path | None) -> tuple[dict, dict | None]:

@@ -110,6 +110,17 @@ def test_error_growth_beyond_factor_and_floor(compare_report, tmp_path):
     assert invoke("gate", compare_report, write(tmp_path / "c3.json", cur)).exit_code == 1
 
 
+def test_rerun_on_a_device_this_machine_lacks_exits_2(compare_report, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    base = load(compare_report)
+    for r in base["results"]:
+        r["device"] = "cuda"
+    assert_one_line_error(invoke("gate", write(tmp_path / "b.json", base)), "CUDA is not available")
+
+
 def test_kinds_must_match(compare_report):
     result = invoke("gate", compare_report, BENCH)
     assert_one_line_error(result, "same kind")
@@ -241,6 +252,12 @@ def test_absolute_times_only_on_the_same_machine(bench, tmp_path):
     assert result.exit_code == 1 and "different machines" in result.output
     absolute = gate_mod.Thresholds(absolute=True)
     assert {c.metric for c in regressions(load(BENCH), bench, absolute)} == {"median_s"}
+
+
+def test_merged_reports_from_several_machines_are_not_one_machine(bench):
+    other = copy.deepcopy(bench)
+    other["environments"] = [bench["environment"], dict(bench["environment"], machine="another-runner")]
+    assert gate_mod.same_machine(bench, bench) and not gate_mod.same_machine(bench, other)
 
 
 def test_sol_ratio_regression(bench, tmp_path):
