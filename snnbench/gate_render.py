@@ -77,7 +77,7 @@ def table(result: GateResult, show_all: bool = False) -> Table | None:
 
 def summary(result: GateResult, baseline: str, current: str) -> str:
     counts = {s: result.count(s) for s in ("regression", "inconclusive", "improved", "new", "ok")}
-    parts = [f"{n} {s}" for s, n in counts.items() if n]
+    parts = [f"{n} {s}{'s' if s == 'regression' and n > 1 else ''}" for s, n in counts.items() if n]
     return (f"gate {result.verdict.upper()} (exit {result.exit_code}): " + (", ".join(parts) or "no checks") +
             f" in {len(result.checks)} checks; baseline {baseline}, current {current}")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -342,4 +341,3 @@ def test_committed_baseline_loads():
     report = load(root / "reports" / "baselines" / "compare.json")
     assert report["kind"] == "compare" and report["results"]
     assert all("case_spec" in r for r in report["results"])
-    shutil.disk_usage(root)  # the committed file is plain JSON, read above
