@@ -1,0 +1,24 @@
+"""Baselines: reports kept under reports/baselines/NAME.json, committed, and gated against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from snnbench import results
+from snnbench.cases import NAME_PATTERN
+from snnbench.errors import SnnbenchError
+
+BASELINES_DIR = results.REPORTS_DIR / "baselines"
+
+
+def path_of(name: str) -> Path:
+    if not NAME_PATTERN.match(name):
+        raise SnnbenchError(f"--name '{name}': use only letters, digits, '-', '_' and '.'")
+    return BASELINES_DIR / f"{name}.json"
+
+
+def store(report_path: str | Path, name: str) -> tuple[Path, dict]:
+    """Load (checking and upgrading to the current schema) and save atomically as baseline NAME."""
+    target = path_of(name)
+    report = results.load(report_path)
+    return results.save(report, target), report

@@ -1,0 +1,343 @@
+"""snnbench gate / merge / baseline: exit codes on real compare reports and synthetic bench reports."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from snnbench import gate as gate_mod
+from snnbench.cli import app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_CASES = FIXTURES / "slstm-tiny.toml"
+BENCH = FIXTURES / "bench-small.json"
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def regressions(baseline: dict, current: dict, thresholds=gate_mod.Thresholds()) -> list:
+    return [c for c in gate_mod.gate(baseline, current, thresholds).checks if c.status == "regression"]
+
+
+def write(path: Path, report: dict) -> Path:
+    path.write_text(json.dumps(report))
+    return path
+
+
+def assert_one_line_error(result, needle: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.stderr
+
+
+# ---------------------------------------------------------------- a real, tiny compare report
+
+@pytest.fixture(scope="module")
+def compare_report(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("compare") / "base.json"
+    result = invoke("compare", "slstm", "--case-file", TINY_CASES, "--json", path)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_compare_gate_reruns_the_baselines_cases_and_passes(compare_report, tmp_path):
+    now, summary = tmp_path / "now.json", tmp_path / "summary.md"
+    result = invoke("gate", compare_report, "--json", now, "--markdown", summary)
+    assert result.exit_code == 0, result.output
+    assert "gate OK" in result.output
+    rerun = load(now)
+    key = lambda r: (r["neuron"], r["case"], r["device"], r["dtype"])  # noqa: E731
+    assert sorted(map(key, rerun["results"])) == sorted(map(key, load(compare_report)["results"]))
+    assert summary.read_text().startswith("## snnbench gate (compare)")
+
+
+def test_compare_report_against_itself(compare_report):
+    assert invoke("gate", compare_report, compare_report).exit_code == 0
+
+
+@pytest.mark.parametrize("before, after, code", [
+    ("pass", "fail", 1), ("pass", "uninformative", 1), ("pass", "error", 1), ("pass", "skipped", 1),
+    ("skipped", "skipped", 0), ("skipped", "pass", 0), ("fail", "fail", 0), ("fail", "error", 1),
+])
+def test_verdict_changes(compare_report, tmp_path, before, after, code):
+    base, cur = load(compare_report), load(compare_report)
+    base["results"][0]["verdict"] = before
+    cur["results"][0]["verdict"] = after
+    result = invoke("gate", write(tmp_path / "b.json", base), write(tmp_path / "c.json", cur))
+    assert result.exit_code == code, result.output
+    if code == 1:
+        assert [c.change for c in regressions(base, cur)] == [f"{before} -> {after}"]
+
+
+def test_disappeared_case_is_a_regression(compare_report, tmp_path):
+    cur = load(compare_report)
+    gone = cur["results"].pop(1)
+    result = invoke("gate", compare_report, write(tmp_path / "c.json", cur))
+    assert result.exit_code == 1
+    assert [(c.change, c.key["case"]) for c in regressions(load(compare_report), cur)] == [("disappeared", gone["case"])]
+
+
+def test_error_growth_beyond_factor_and_floor(compare_report, tmp_path):
+    cur = load(compare_report)
+    record = cur["results"][0]  # float32: atol 1e-5
+    field = next(iter(record["forward"]))
+    record["forward"][field]["max_abs"] = 100 * record["tolerance"]["atol"]
+    current = write(tmp_path / "c.json", cur)
+    assert invoke("gate", compare_report, current).exit_code == 1
+    assert invoke("gate", compare_report, current, "--max-error-growth", "1000").exit_code == 0
+    # growth of an error that stays below the tolerance's floor is no regression
+    record["forward"][field]["max_abs"] = 0.5 * record["tolerance"]["atol"]
+    assert invoke("gate", compare_report, write(tmp_path / "c2.json", cur)).exit_code == 0
+    # gradients: max_rel against grad_rtol
+    grad = next(iter(record["backward"]))
+    record["backward"][grad]["max_rel"] = 50 * record["tolerance"]["grad_rtol"]
+    record["forward"][field]["max_abs"] = 0.0
+    assert invoke("gate", compare_report, write(tmp_path / "c3.json", cur)).exit_code == 1
+
+
+def test_rerun_on_a_device_this_machine_lacks_exits_2(compare_report, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    base = load(compare_report)
+    for r in base["results"]:
+        r["device"] = "cuda"
+    assert_one_line_error(invoke("gate", write(tmp_path / "b.json", base)), "CUDA is not available")
+
+
+def test_kinds_must_match(compare_report):
+    result = invoke("gate", compare_report, BENCH)
+    assert_one_line_error(result, "same kind")
+
+
+# ---------------------------------------------------------------- bad input: exit 2, one line
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "no such report"),
+    ('{"schema_version": 1, "kind": "compare", "environment": {}, "results": {}}', "malformed report"),
+    ("truncated", "not valid JSON"),
+    ('{"schema_version": 99, "kind": "compare", "environment": {}, "results": []}', "newer than this snnbench"),
+    ('{"kind": "compare"}', "no schema_version"),
+])
+def test_bad_reports_exit_2_with_one_line(tmp_path, content, needle):
+    path = tmp_path / "bad.json"
+    if content == "truncated":
+        text = BENCH.read_text()
+        path.write_text(text[: len(text) // 2])
+    elif content is not None:
+        path.write_text(content)
+    assert_one_line_error(invoke("gate", path, BENCH), needle)
+    assert_one_line_error(invoke("gate", BENCH, path), needle)
+
+
+def test_bad_thresholds_exit_2():
+    assert_one_line_error(invoke("gate", BENCH, BENCH, "--max-slowdown", "fast"), "--max-slowdown")
+    assert_one_line_error(invoke("gate", BENCH, BENCH, "--max-error-growth", "0.5"), "--max-error-growth")
+
+
+def test_threshold_syntax():
+    assert gate_mod.parse_fraction("10%", "x") == pytest.approx(0.1)
+    assert gate_mod.parse_fraction("0.1", "x") == pytest.approx(0.1)
+    assert gate_mod.parse_fraction(" 2.5% ", "x") == pytest.approx(0.025)
+
+
+# ---------------------------------------------------------------- synthetic bench reports
+
+@pytest.fixture
+def bench() -> dict:
+    return load(BENCH)
+
+
+def rows(report: dict, mode: str | None = None, impl: str | None = None) -> list[dict]:
+    return [r for r in report["results"] if (mode is None or r["mode"] == mode) and (impl is None or r["impl"] == impl)]
+
+
+def slow_speedup(report: dict, factor: float, mode: str = "forward") -> None:
+    for c in report["comparisons"]:
+        if c["mode"] == mode:
+            c["ratios"] = [r / factor for r in c["ratios"]]
+            c["speedup"] = float(np.median(c["ratios"]))
+
+
+def test_bench_report_against_itself(bench, tmp_path):
+    assert invoke("gate", BENCH, write(tmp_path / "c.json", bench)).exit_code == 0
+
+
+def test_speedup_30_percent_worse_with_tight_samples_is_a_regression(bench, tmp_path):
+    slow_speedup(bench, 1.3)
+    current = write(tmp_path / "c.json", bench)
+    result = invoke("gate", BENCH, current)
+    assert result.exit_code == 1, result.output
+    outcome = gate_mod.gate(load(BENCH), bench)
+    bad = [c for c in outcome.checks if c.status == "regression"]
+    assert [(c.metric, c.key["mode"]) for c in bad] == [("speedup", "forward")]
+    assert invoke("gate", BENCH, current, "--max-slowdown", "40%").exit_code == 0
+    assert invoke("gate", BENCH, current, "--max-slowdown", "0.4").exit_code == 0
+
+
+def test_straddling_the_threshold_with_wide_samples_is_inconclusive(bench, tmp_path):
+    spread = np.linspace(0.5, 1.5, 15)
+    base = copy.deepcopy(bench)
+    for report, factor, order in ((base, 1.0, spread), (bench, 1.15, spread[::-1])):
+        for c in report["comparisons"]:
+            c["ratios"] = [2.0 * s / factor for s in order]
+            c["speedup"] = float(np.median(c["ratios"]))
+    result = invoke("gate", write(tmp_path / "b.json", base), write(tmp_path / "c.json", bench))
+    assert result.exit_code == 3, result.output
+    assert "inconclusive" in result.output
+    # the same slowdown with tight samples is a regression
+    slow_speedup(base, 1.0)
+    for c in base["comparisons"]:
+        c["ratios"] = [2.0 * (1 + 0.005 * np.sin(i)) for i in range(15)]
+    for c in bench["comparisons"]:
+        c["ratios"] = [2.0 / 1.15 * (1 + 0.005 * np.cos(i)) for i in range(15)]
+    assert invoke("gate", write(tmp_path / "b.json", base), write(tmp_path / "c.json", bench)).exit_code == 1
+
+
+def test_bootstrap_is_repeatable(bench):
+    base = copy.deepcopy(bench)
+    for c in bench["comparisons"]:
+        c["ratios"] = [2.0 / 1.2 * (1 + 0.3 * np.sin(i)) for i in range(15)]
+    a = [c.detail for c in gate_mod.gate(base, bench).checks]
+    b = [c.detail for c in gate_mod.gate(base, bench).checks]
+    assert a == b and any("CI" in d for d in a)
+
+
+def test_memory_growth(bench, tmp_path):
+    for r in rows(bench, impl="native"):
+        r["peak_mem_bytes"] = int(r["peak_mem_bytes"] * 1.05)
+    assert invoke("gate", BENCH, write(tmp_path / "c.json", bench)).exit_code == 0
+    for r in rows(bench, mode="train", impl="native"):
+        r["peak_mem_bytes"] = int(r["peak_mem_bytes"] * 1.2)
+    result = invoke("gate", BENCH, write(tmp_path / "c.json", bench))
+    assert result.exit_code == 1
+    assert [(c.metric, c.key["mode"]) for c in regressions(load(BENCH), bench)] == [("peak_mem_bytes", "train")]
+    assert invoke("gate", BENCH, write(tmp_path / "c.json", bench), "--max-memory-growth", "30%").exit_code == 0
+
+
+def _everything_slower(report: dict, factor: float) -> None:
+    for r in report["results"]:
+        r["samples_s"] = [s * factor for s in r["samples_s"]]
+        r["median_s"] *= factor
+
+
+def test_absolute_times_only_on_the_same_machine(bench, tmp_path):
+    _everything_slower(bench, 1.3)  # a slower machine: ratios hold, absolute times do not
+    same = write(tmp_path / "same.json", bench)
+    result = invoke("gate", BENCH, same)
+    assert result.exit_code == 1
+    assert {c.metric for c in regressions(load(BENCH), bench)} == {"median_s"}
+    bench["environment"]["machine"] = "another-runner"
+    other = write(tmp_path / "other.json", bench)
+    result = invoke("gate", BENCH, other)
+    assert result.exit_code == 0, result.output
+    assert "different machines" in result.output
+    result = invoke("gate", BENCH, other, "--absolute")
+    assert result.exit_code == 1 and "different machines" in result.output
+    absolute = gate_mod.Thresholds(absolute=True)
+    assert {c.metric for c in regressions(load(BENCH), bench, absolute)} == {"median_s"}
+
+
+def test_merged_reports_from_several_machines_are_not_one_machine(bench):
+    other = copy.deepcopy(bench)
+    other["environments"] = [bench["environment"], dict(bench["environment"], machine="another-runner")]
+    assert gate_mod.same_machine(bench, bench) and not gate_mod.same_machine(bench, other)
+
+
+def test_sol_ratio_regression(bench, tmp_path):
+    for r in rows(bench, mode="train", impl="native"):
+        r["samples_s"] = [s * 1.3 for s in r["samples_s"]]
+        r["median_s"] *= 1.3
+    bench["environment"]["machine"] = "another-runner"  # only the same-run figure can tell
+    outcome = gate_mod.gate(load(BENCH), bench)
+    assert [(c.metric, c.key["mode"]) for c in outcome.checks if c.status == "regression"] == [("sol_ratio", "train")]
+
+
+def test_disappeared_bench_result_and_comparison(bench, tmp_path):
+    bench["comparisons"].pop()
+    bench["results"] = [r for r in bench["results"] if not (r["mode"] == "train" and r["impl"] == "native")]
+    result = invoke("gate", BENCH, write(tmp_path / "c.json", bench))
+    assert result.exit_code == 1
+    assert sorted(c.metric for c in regressions(load(BENCH), bench) if c.change == "disappeared") == ["result", "speedup"]
+
+
+def test_bench_gate_without_current_needs_the_bench_runner():
+    try:
+        import snnbench.bench.runner  # noqa: F401
+    except ImportError:
+        assert_one_line_error(invoke("gate", BENCH), "cannot run benchmarks")
+    else:
+        pytest.skip("the bench runner exists: gate reruns bench baselines for real")
+
+
+# ---------------------------------------------------------------- merge and baselines
+
+def test_merge_of_two_shards_equals_the_whole(compare_report, tmp_path):
+    shards = []
+    for i in (1, 2):
+        path = tmp_path / f"shard{i}.json"
+        assert invoke("compare", "slstm", "--case-file", TINY_CASES, "--shard", f"{i}/2", "--json", path).exit_code == 0
+        shards.append(path)
+    merged = tmp_path / "merged.json"
+    result = invoke("merge", merged, *shards)
+    assert result.exit_code == 0, result.output
+    whole, joined = load(compare_report), load(merged)
+
+    def strip(report):
+        return sorted((json.dumps({k: v for k, v in r.items() if k != "duration_s"}, sort_keys=True)
+                       for r in report["results"]))
+
+    assert strip(joined) == strip(whole)
+    assert len(joined["environments"]) == 2 and joined["environment"] == joined["environments"][0]
+    assert invoke("gate", compare_report, merged).exit_code == 0
+    assert invoke("gate", merged, compare_report).exit_code == 0
+
+
+def test_merge_refuses_duplicates_and_mixed_kinds(compare_report, tmp_path):
+    assert_one_line_error(invoke("merge", tmp_path / "m.json", compare_report, compare_report), "duplicate result")
+    assert_one_line_error(invoke("merge", tmp_path / "m.json", compare_report, BENCH), "same kind")
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_merge_bench_reports(bench, tmp_path):
+    forward, train = copy.deepcopy(bench), bench
+    forward["results"] = rows(bench, mode="forward")
+    forward["comparisons"] = [c for c in bench["comparisons"] if c["mode"] == "forward"]
+    train["results"] = rows(bench, mode="train")
+    train["comparisons"] = [c for c in bench["comparisons"] if c["mode"] == "train"]
+    merged = tmp_path / "merged.json"
+    assert invoke("merge", merged, write(tmp_path / "f.json", forward), write(tmp_path / "t.json", train)).exit_code == 0
+    assert invoke("gate", BENCH, merged).exit_code == 0
+    assert len(load(merged)["comparisons"]) == 2
+
+
+def test_baseline_command_stores_a_report(compare_report, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("baseline", compare_report, "--name", "compare")
+    assert result.exit_code == 0, result.output
+    stored = tmp_path / "reports" / "baselines" / "compare.json"
+    assert load(stored)["results"] == load(compare_report)["results"]
+    assert_one_line_error(invoke("baseline", compare_report, "--name", "../evil"), "--name")
+    assert_one_line_error(invoke("baseline", tmp_path / "missing.json", "--name", "x"), "no such report")
+
+
+def test_committed_baseline_loads():
+    root = Path(__file__).resolve().parent.parent
+    report = load(root / "reports" / "baselines" / "compare.json")
+    assert report["kind"] == "compare" and report["results"]
+    assert all("case_spec" in r for r in report["results"])
