@@ -26,7 +26,8 @@ What the reference code does, and we therefore do too (see reference-notes.md):
 - The reset comes from the previous *unpooled* mem, while the spikes come from the pooled mem: with
   pooling, a neuron can be reset without any spike emitted, and a spike can come without reset.
 - "zero" resets mem only; ``inhibition`` is accepted and ignored.
-- An even kernel size changes the spatial size (padding ``k // 2``), so the second step fails.
+- An even kernel size changes the spatial size (padding ``k // 2``), so the first step fails
+  (the new cell state no longer matches syn).
 
 Fast path (:func:`sconv2dlstm_sequence`): the kernel is split along its input channels into the
 part that sees :math:`x` (:math:`W_x`, the first C_in channels) and the part that sees mem

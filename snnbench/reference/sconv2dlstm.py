@@ -45,8 +45,8 @@ class SConv2dLSTMAdapter(Adapter):
         if any(k < 1 for k in kernel):
             raise case.error("params.kernel_size", f"must be positive, got {thaw(p['kernel_size'])!r}")
         if any(k % 2 == 0 for k in kernel):
-            raise case.error("params.kernel_size", "even kernel sizes change the spatial size and crash "
-                                                   "the reference on the second step")
+            raise case.error("params.kernel_size", "even kernel sizes change the spatial size (padding k // 2) "
+                                                   "and crash the reference on its first step")
         if len(case.sample_shape) != 3 or case.sample_shape[0] != p["in_channels"]:
             raise case.error("sample_shape", f"must be [{p['in_channels']}, H, W] (in_channels, height, "
                                              f"width) for sconv2dlstm, got {list(case.sample_shape)}")
