@@ -122,8 +122,10 @@ def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLST
     (T, B, C, H, W)."""
     x_proj = project_input(x, p)
     spikes, syns, mems = [], [], []
-    for t in range(x.shape[0]):
-        spk, state = sconv2dlstm_step(x_proj[t], state, p)
+    # unbind: one backward node that stacks the T gradients (indexing x_proj[t] would give each
+    # step's backward a zero-filled gradient of the whole sequence).
+    for x_t in x_proj.unbind(0):
+        spk, state = sconv2dlstm_step(x_t, state, p)
         spikes.append(spk)
         syns.append(state.syn)
         mems.append(state.mem)
