@@ -11,6 +11,7 @@ from snnbench.errors import SnnbenchError
 # name -> "module:AdapterClass"; modules are imported only when a neuron is used.
 _ADAPTERS = {
     "slstm": "snnbench.reference.slstm:SLSTMAdapter",
+    "sconv2dlstm": "snnbench.reference.sconv2dlstm:SConv2dLSTMAdapter",
     "leakyparallel": "snnbench.reference.leaky_parallel:LeakyParallelAdapter",
 }
 

@@ -1,0 +1,245 @@
+r"""Spiking convolutional LSTM (snntorch ``SConv2dLSTM``), from scratch: torch only, no ``nn.Conv2d``.
+
+One step, with ``syn`` the cell state :math:`c` and ``mem`` the hidden state :math:`h`, both
+(B, C_out, H, W); :math:`\star` is one 2-D cross-correlation with padding ``k // 2``, stride 1:
+
+.. math::
+    \begin{aligned}
+    r_t &= \Theta(mem_{t-1} - \vartheta) \quad \text{(detached; the reset signal)} \\
+    (i, f, o, g) &= \text{split}_4(W \star [x_t, mem_{t-1}] + b) \quad \text{(channel order i, f, o, g)} \\
+    syn_t &= \sigma(f) \odot syn_{t-1} + \sigma(i) \odot \tanh(g) \\
+    \tilde{m}_t &= \sigma(o) \odot \tanh(syn_t) \\
+    mem_t &= \begin{cases}
+        \tilde{m}_t - r_t \vartheta & \text{subtract} \\
+        \tilde{m}_t - r_t \tilde{m}_t & \text{zero (syn is not reset)} \\
+        \tilde{m}_t & \text{none} \end{cases} \\
+    spk_t &= S(P(mem_t) - \vartheta)
+    \end{aligned}
+
+where :math:`S` is the Heaviside step with a surrogate gradient and :math:`P` is max- or
+average-pooling (kernel = stride = the pool size) or the identity. With ``state_quant``, syn and
+mem are quantised after the update, and the pooled mem once more before firing (as snntorch does).
+
+What the reference code does, and we therefore do too (see reference-notes.md):
+
+- The gate order is i, f, o, g (``nn.LSTMCell``'s is i, f, g, o); one bias per gate.
+- The reset comes from the previous *unpooled* mem, while the spikes come from the pooled mem: with
+  pooling, a neuron can be reset without any spike emitted, and a spike can come without reset.
+- "zero" resets mem only; ``inhibition`` is accepted and ignored.
+- An even kernel size changes the spatial size (padding ``k // 2``), so the first step fails
+  (the new cell state no longer matches syn).
+
+Fast path (:func:`sconv2dlstm_sequence`): the kernel is split along its input channels into the
+part that sees :math:`x` (:math:`W_x`, the first C_in channels) and the part that sees mem
+(:math:`W_h`). A cross-correlation is a sum over input channels, so
+:math:`W \star [x, h] + b = (W_x \star x + b) + W_h \star h` exactly (only the order of the float
+additions changes). :math:`W_x \star x_t + b` does not depend on the state, so it is computed for
+all T x B frames as one batched convolution before the time loop; only the recurrent
+:math:`W_h \star mem_{t-1}` (C_out input channels instead of C_in + C_out) stays inside. For
+"zero" the reference runs the convolution twice with the same inputs; once is the same value.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from snnbench.neurons import surrogates
+
+RESETS = ("subtract", "zero", "none")
+
+
+class SConv2dLSTMState(NamedTuple):
+    syn: torch.Tensor
+    mem: torch.Tensor
+
+
+class SConv2dLSTMParams(NamedTuple):
+    weight_x: torch.Tensor           # (4C, C_in, kh, kw), gates in the order i, f, o, g
+    weight_h: torch.Tensor           # (4C, C, kh, kw)
+    bias: torch.Tensor | None        # (4C,) or None
+    padding: tuple[int, int]
+    threshold: torch.Tensor
+    reset_mechanism: str
+    pool: Callable[[torch.Tensor], torch.Tensor] | None
+    spike_fn: Callable[[torch.Tensor], torch.Tensor]
+    state_quant: Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def pair_of(value) -> tuple[int, int]:
+    """An int or a 2-sequence of ints as (height, width)."""
+    if isinstance(value, int):
+        return value, value
+    height, width = value
+    return int(height), int(width)
+
+
+def reset_signal(mem: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Detached Heaviside of the previous membrane: which neurons are reset this step."""
+    return (mem.detach() > threshold.detach()).to(mem.dtype)
+
+
+def project_input(x: torch.Tensor, p: SConv2dLSTMParams) -> torch.Tensor:
+    """``W_x * x + b`` for frames x (..., C_in, H, W): every leading index in one convolution."""
+    frames = x.reshape(-1, *x.shape[-3:])
+    out = F.conv2d(frames, p.weight_x, p.bias, padding=p.padding)
+    return out.reshape(*x.shape[:-3], *out.shape[-3:])
+
+
+def _cell(gates: torch.Tensor, syn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    i, f, o, g = gates.chunk(4, dim=-3)
+    syn = torch.sigmoid(f) * syn + torch.sigmoid(i) * torch.tanh(g)
+    return syn, torch.sigmoid(o) * torch.tanh(syn)
+
+
+def sconv2dlstm_step(x_proj: torch.Tensor, state: SConv2dLSTMState,
+                     p: SConv2dLSTMParams) -> tuple[torch.Tensor, SConv2dLSTMState]:
+    """One step from the projected input ``x_proj = W_x * x_t + b`` (B, 4C, H, W) and the state."""
+    reset = reset_signal(state.mem, p.threshold)
+    # .to(): a quantised state is float32 in float64 runs; the reference's cat() promotes it too.
+    gates = x_proj + F.conv2d(state.mem.to(x_proj.dtype), p.weight_h, None, padding=p.padding)
+    syn, mem = _cell(gates, state.syn)
+    if p.reset_mechanism == "subtract":
+        mem = mem - reset * p.threshold
+    elif p.reset_mechanism == "zero":
+        mem = mem - reset * mem
+    if p.state_quant is not None:
+        syn, mem = p.state_quant(syn), p.state_quant(mem)
+    fired = mem if p.pool is None else p.pool(mem)
+    if p.state_quant is not None:
+        fired = p.state_quant(fired)
+    spk = p.spike_fn(fired - p.threshold)
+    return spk, SConv2dLSTMState(syn, mem)
+
+
+def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
+    """All steps of x (T, B, C_in, H, W). Returns spk (T, B, C, H/pool, W/pool), syn and mem
+    (T, B, C, H, W)."""
+    x_proj = project_input(x, p)
+    spikes, syns, mems = [], [], []
+    # unbind: one backward node that stacks the T gradients (indexing x_proj[t] would give each
+    # step's backward a zero-filled gradient of the whole sequence).
+    for x_t in x_proj.unbind(0):
+        spk, state = sconv2dlstm_step(x_t, state, p)
+        spikes.append(spk)
+        syns.append(state.syn)
+        mems.append(state.mem)
+    return torch.stack(spikes), torch.stack(syns), torch.stack(mems)
+
+
+class SConv2dLSTM(nn.Module):
+    """Drop-in for ``snntorch.SConv2dLSTM``: same constructor arguments,
+    ``spk, syn, mem = m(x, syn, mem)`` for one step of x (B, C_in, H, W).
+
+    ``m.sequence(x, syn, mem)`` runs a whole (T, B, C_in, H, W) sequence with the fast path (the
+    input convolution for all frames at once) and returns ``spk, syn, mem`` stacked over time.
+    Parameters: ``conv_weight`` (4C, C_in + C, kh, kw) and ``conv_bias`` (4C,), the reference's
+    ``conv.weight`` and ``conv.bias``, so weights copy over directly.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, bias=True, max_pool=0, avg_pool=0,
+                 threshold=1.0, spike_grad=None, surrogate_disable=False, init_hidden=False,
+                 inhibition=False, learn_threshold=False, reset_mechanism="none", state_quant=False,
+                 output=False):
+        super().__init__()
+        if reset_mechanism not in RESETS:
+            raise ValueError("reset_mechanism must be set to either 'subtract', 'zero', or 'none'.")
+        if max_pool and avg_pool:
+            raise ValueError("Only one of either `max_pool` or `avg_pool` may be specified, not both.")
+        if inhibition:
+            warnings.warn("inhibition=True has no effect on SConv2dLSTM (the reference never applies it)",
+                          UserWarning, stacklevel=2)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        kh, kw = pair_of(kernel_size)
+        self.padding = (kh // 2, kw // 2)
+        self.max_pool = max_pool
+        self.avg_pool = avg_pool
+        self.reset_mechanism = reset_mechanism
+        self.init_hidden = init_hidden
+        self.inhibition = inhibition
+        self.output = output
+        self.state_quant = state_quant or None
+        if surrogate_disable:
+            self.spike_fn = surrogates.heaviside_no_grad
+        else:
+            self.spike_fn = spike_grad if spike_grad is not None else surrogates.atan()
+        # nn.Conv2d's default initialisation: uniform(+-1/sqrt(fan_in)) for weight and bias.
+        fan_in = (in_channels + out_channels) * kh * kw
+        bound = 1.0 / math.sqrt(fan_in)
+        self.conv_weight = nn.Parameter(
+            torch.empty(4 * out_channels, in_channels + out_channels, kh, kw).uniform_(-bound, bound))
+        self.conv_bias = nn.Parameter(torch.empty(4 * out_channels).uniform_(-bound, bound)) if bias else None
+        threshold = torch.as_tensor(threshold)
+        if learn_threshold:
+            self.threshold = nn.Parameter(threshold)
+        else:
+            self.register_buffer("threshold", threshold)
+        self.syn: torch.Tensor | None = None
+        self.mem: torch.Tensor | None = None
+
+    def _pool(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        if self.max_pool:
+            size = self.max_pool
+            return lambda mem: F.max_pool2d(mem, size)
+        if self.avg_pool:
+            size = self.avg_pool
+            return lambda mem: F.avg_pool2d(mem, size)
+        return None
+
+    def params(self) -> SConv2dLSTMParams:
+        c_in = self.in_channels
+        return SConv2dLSTMParams(self.conv_weight[:, :c_in], self.conv_weight[:, c_in:], self.conv_bias,
+                                 self.padding, self.threshold, self.reset_mechanism, self._pool(),
+                                 self.spike_fn, self.state_quant)
+
+    def _current_state(self, frame: torch.Tensor) -> SConv2dLSTMState:
+        """The stored state, or zeros where its shape is not (B, C_out, H, W) of this frame."""
+        shape = (frame.shape[0], self.out_channels, frame.shape[-2], frame.shape[-1])
+        syn, mem = self.syn, self.mem
+        if syn is None or syn.shape != shape:
+            syn = torch.zeros(shape, dtype=frame.dtype, device=frame.device)
+        if mem is None or mem.shape != shape:
+            mem = torch.zeros(shape, dtype=frame.dtype, device=frame.device)
+        return SConv2dLSTMState(syn, mem)
+
+    def _take_state(self, syn, mem) -> None:
+        if self.init_hidden and (syn is not None or mem is not None):
+            raise TypeError("`mem` or `syn` should not be passed as an argument while `init_hidden=True`")
+        if syn is not None:
+            self.syn = syn
+        if mem is not None:
+            self.mem = mem
+
+    def reset_mem(self):
+        self.syn = None if self.syn is None else torch.zeros_like(self.syn)
+        self.mem = None if self.mem is None else torch.zeros_like(self.mem)
+        return self.syn, self.mem
+
+    def forward(self, input_, syn=None, mem=None):
+        self._take_state(syn, mem)
+        p = self.params()
+        spk, state = sconv2dlstm_step(project_input(input_, p), self._current_state(input_), p)
+        self.syn, self.mem = state.syn, state.mem
+        if self.init_hidden and not self.output:
+            return spk
+        return spk, state.syn, state.mem
+
+    def sequence(self, x, syn=None, mem=None):
+        """All T steps of x (T, B, C_in, H, W) from the given (or stored) state; returns stacked
+        spk, syn, mem. The input convolution runs once for all T x B frames (see the module doc).
+        Unlike a call, it takes a state even with ``init_hidden`` (it sets the held state)."""
+        if syn is not None:
+            self.syn = syn
+        if mem is not None:
+            self.mem = mem
+        state = self._current_state(x[0])
+        spk, syn_t, mem_t = sconv2dlstm_sequence(x, state, self.params())
+        self.syn, self.mem = syn_t[-1], mem_t[-1]
+        return spk, syn_t, mem_t

@@ -1,0 +1,230 @@
+"""Our SConv2dLSTM: maths by hand, every standard case against snntorch, a negative control, bad inputs."""
+
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from snnbench import cases, inputs, registry, verify
+from snnbench.cli import app
+from snnbench.errors import CaseError
+from snnbench.neurons.sconv2dlstm import SConv2dLSTM
+
+# ---- the step maths, by hand ---------------------------------------------------------------------
+# A 1 -> 1 channel cell on a 1x3 image with a (1, 3) kernel (padding (0, 1)). Each gate's kernel is
+# (input taps, recurrent taps) over the columns (left, centre, right); gates in the order i, f, o, g.
+X_TAPS = {"i": (0.1, 0.5, -0.2), "f": (0.0, 1.0, 0.3), "o": (-0.4, -0.5, 0.2), "g": (0.2, 2.0, 0.1)}
+H_TAPS = {"i": (0.05, 0.3, 0.0), "f": (0.1, 0.2, -0.1), "o": (0.0, 0.4, 0.3), "g": (-0.2, 0.1, 0.0)}
+BIAS = {"i": 0.1, "f": 0.0, "o": 0.2, "g": -0.1}
+GATES = ("i", "f", "o", "g")
+
+
+def sig(v):
+    return 1 / (1 + math.exp(-v))
+
+
+def hand_module(threshold, **kw):
+    m = SConv2dLSTM(1, 1, (1, 3), threshold=threshold, **kw).double()
+    with torch.no_grad():
+        for row, gate in enumerate(GATES):
+            m.conv_weight[row, 0, 0] = torch.tensor(X_TAPS[gate], dtype=torch.float64)
+            m.conv_weight[row, 1, 0] = torch.tensor(H_TAPS[gate], dtype=torch.float64)
+            m.conv_bias[row] = BIAS[gate]
+    return m
+
+
+def correlate(taps, row, w):
+    """Cross-correlation of a 3-tap kernel with a row at column w, zero padding 1."""
+    padded = [0.0, *row, 0.0]
+    return sum(taps[k] * padded[w + k] for k in range(3))
+
+
+def hand_step(x, c, h):
+    """x, c, h: rows of 3 floats. Returns the new c and the un-reset h."""
+    new_c, new_h = [], []
+    for w in range(3):
+        pre = {g: correlate(X_TAPS[g], x, w) + correlate(H_TAPS[g], h, w) + BIAS[g] for g in GATES}
+        cw = sig(pre["f"]) * c[w] + sig(pre["i"]) * math.tanh(pre["g"])
+        new_c.append(cw)
+        new_h.append(sig(pre["o"]) * math.tanh(cw))
+    return new_c, new_h
+
+
+def as_tensor(row):
+    return torch.tensor(row, dtype=torch.float64).reshape(1, 1, 1, 3)
+
+
+@pytest.mark.parametrize("reset", ["none", "subtract", "zero"])
+def test_three_steps_match_hand_derivation(reset):
+    """Reset from the previous mem, syn never reset. 0.125 is exact in float32 (the reference's
+    threshold dtype), so the hand value and the module's agree exactly."""
+    threshold = 0.125
+    m = hand_module(threshold, reset_mechanism=reset)
+    xs = [[0.9, -0.3, 0.5], [0.8, 0.1, -0.6], [-0.4, 0.7, 0.2]]
+    c, h = [0.3, -0.2, 0.1], [0.25, 0.05, -0.3]  # column 0 starts above threshold: it is reset first
+    syn, mem = as_tensor(c), as_tensor(h)
+    resets_seen, spikes_seen = 0, []
+    for x in xs:
+        r = [1.0 if v > threshold else 0.0 for v in h]
+        resets_seen += sum(r)
+        c, h_new = hand_step(x, c, h)
+        if reset == "subtract":
+            h_new = [v - rv * threshold for v, rv in zip(h_new, r)]
+        elif reset == "zero":
+            h_new = [v * (1 - rv) for v, rv in zip(h_new, r)]
+        h = h_new
+        spk, syn, mem = m(as_tensor(x), syn, mem)
+        assert syn.flatten().tolist() == pytest.approx(c, abs=1e-12)
+        assert mem.flatten().tolist() == pytest.approx(h, abs=1e-12)
+        assert spk.flatten().tolist() == [1.0 if v > threshold else 0.0 for v in h]
+        spikes_seen.extend(spk.flatten().tolist())
+    assert resets_seen > 0 and 0.0 in spikes_seen and 1.0 in spikes_seen
+
+
+def test_max_pool_fires_on_pooled_mem_and_resets_from_unpooled():
+    """max_pool (1, 3): one spike per image from max(mem); each column is reset from its own mem."""
+    threshold = 0.125
+    m = hand_module(threshold, reset_mechanism="subtract", max_pool=(1, 3))
+    x, c, h = [0.9, -0.3, 0.5], [0.3, -0.2, 0.1], [0.25, 0.05, -0.3]
+    spk, syn, mem = m(as_tensor(x), as_tensor(c), as_tensor(h))
+    c_new, h_new = hand_step(x, c, h)
+    h_new = [v - (threshold if old > threshold else 0.0) for v, old in zip(h_new, h)]
+    assert spk.shape == (1, 1, 1, 1)
+    assert spk.item() == (1.0 if max(h_new) > threshold else 0.0)
+    assert mem.flatten().tolist() == pytest.approx(h_new, abs=1e-12)
+    assert syn.flatten().tolist() == pytest.approx(c_new, abs=1e-12)
+
+
+def test_sequence_fast_path_equals_step_by_step():
+    torch.manual_seed(0)
+    m = SConv2dLSTM(2, 3, (3, 5), threshold=0.05, reset_mechanism="subtract", avg_pool=2).double()
+    x = torch.randn(5, 2, 2, 6, 4, dtype=torch.float64)
+    syn0 = torch.rand(2, 3, 6, 4, dtype=torch.float64) - 0.5
+    mem0 = torch.rand(2, 3, 6, 4, dtype=torch.float64) - 0.5
+    spk_seq, syn_seq, mem_seq = m.sequence(x, syn0, mem0)
+    syn, mem = syn0, mem0
+    for t in range(x.shape[0]):
+        spk, syn, mem = m(x[t], syn, mem)
+        torch.testing.assert_close(syn_seq[t], syn, atol=1e-13, rtol=0)
+        torch.testing.assert_close(mem_seq[t], mem, atol=1e-13, rtol=0)
+        assert torch.equal(spk_seq[t], spk)
+    assert spk_seq.shape == (5, 2, 3, 3, 2)
+
+
+# ---- against snntorch ----------------------------------------------------------------------------
+ALL = cases.standard_cases("sconv2dlstm")
+STANDARD = [c for c in ALL if not c.bench]  # the benchmark case is checked by `snnbench compare`
+ADAPTER = registry.get("sconv2dlstm").adapter
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
+def test_standard_case_is_equivalent(case, dtype):
+    record = verify.compare(ADAPTER, case, dtype, "cpu")
+    assert record["verdict"] in ("pass", "skipped"), record["reason"]
+    if record["verdict"] == "skipped":
+        assert "reference cannot run" in record["reason"]
+    else:
+        assert 0 < record["spike_rate"] < 1
+        assert record["backward"], "gradients were compared"
+
+
+@pytest.mark.parametrize("case", [c for c in STANDARD if c.params.get("max_pool") or c.params.get("avg_pool")
+                                  or c.params.get("state_quant")], ids=lambda c: c.name)
+def test_margin_is_what_the_reference_fires_on(case):
+    """The margin has the spikes' shape and its sign reproduces every reference spike, pooled or not:
+    so a flip is judged borderline by the value that decided it."""
+    pair = ADAPTER.build(case, torch.float32, "cpu")
+    try:
+        x = inputs.make_input(case, torch.float32, "cpu")
+        trace = ADAPTER.run_reference(pair.reference, x, ADAPTER.initial_state(case, torch.float32, "cpu"))
+        margin = ADAPTER.margin(pair, trace)
+    finally:
+        ADAPTER.cleanup(pair)
+    assert margin.shape == trace["spk"].shape
+    assert torch.equal((margin > 0).to(trace["spk"].dtype), trace["spk"])
+    if case.params.get("max_pool") or case.params.get("avg_pool"):
+        assert margin.shape != trace["mem"].shape
+
+
+def test_standard_cases_cover_the_options():
+    params = [c.params for c in STANDARD]
+    assert any(isinstance(p["kernel_size"], int) for p in params)
+    assert any(isinstance(p["kernel_size"], tuple) and p["kernel_size"][0] != p["kernel_size"][1] for p in params)
+    for reset in ("none", "subtract", "zero"):
+        assert any(p.get("reset_mechanism", "none") == reset for p in params)
+    for flag in ("max_pool", "avg_pool", "learn_threshold", "surrogate_disable", "state_quant", "inhibition"):
+        assert any(p.get(flag) for p in params), flag
+    assert any(p.get("init_hidden") and p.get("output") for p in params)
+    assert any(p.get("bias") is False for p in params)
+    assert any(p.get("spike_grad", {}).get("alpha", 2.0) != 2.0 for p in params)
+
+
+class NudgedAdapter(type(ADAPTER)):
+    """The real reference with one recurrent kernel tap changed by 1e-3 after the weights are shared."""
+
+    def build(self, case, dtype, device):
+        pair = super().build(case, dtype, device)
+        with torch.no_grad():
+            # output row 1 (input gate, channel 1); input channel in_channels + 2 is mem channel 2
+            pair.reference.conv.weight[1, case.params["in_channels"] + 2, 1, 1] += 1e-3
+        return pair
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nudged_reference_fails_and_names_the_step(dtype):
+    case = next(c for c in STANDARD if c.name == "k3-subtract")
+    record = verify.compare(NudgedAdapter(), case, dtype, "cpu")
+    assert record["verdict"] == "fail"
+    # The tap reads the previous mem, which is random at step 0: the first difference is at step 0.
+    assert record["stepwise"]["syn"]["first_divergent_step"] == 0
+    assert "step 0" in record["reason"]
+
+
+# ---- bad inputs ----------------------------------------------------------------------------------
+GOOD = """
+[[case]]
+name = "small"
+neuron = "sconv2dlstm"
+steps = 3
+batch = 1
+sample_shape = [2, 8, 8]
+[case.params]
+in_channels = 2
+out_channels = 2
+kernel_size = 3
+threshold = 0.05
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "cases.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("change, key, message", [
+    (("kernel_size = 3", "kernel_size = 4"), "params.kernel_size", "even kernel sizes change the spatial size"),
+    (("kernel_size = 3", "kernel_size = [3, 2]"), "params.kernel_size", "even kernel sizes"),
+    (("sample_shape = [2, 8, 8]", "sample_shape = [3, 8, 8]"), "sample_shape", "must be [2, H, W]"),
+    (("sample_shape = [2, 8, 8]", "sample_shape = [128]"), "sample_shape", "must be [2, H, W]"),
+    (("threshold = 0.05", "threshold = 0.05\nmax_pool = 3"), "params.max_pool", "must divide"),
+    (("threshold = 0.05", "threshold = 0.05\nmax_pool = 2\navg_pool = 2"), "params.avg_pool", "only one of"),
+])
+def test_bad_case_is_a_case_error_and_exit_2(tmp_path, change, key, message):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(CaseError) as info:
+        cases.load(path)
+    assert f"key '{key}'" in str(info.value) and message in str(info.value)
+    result = CliRunner().invoke(app, ["compare", "sconv2dlstm", "--case-file", str(path),
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_good_case_file_passes_via_cli(tmp_path):
+    result = CliRunner().invoke(app, ["compare", "sconv2dlstm", "--case-file", str(write(tmp_path, GOOD)),
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
