@@ -11,6 +11,8 @@ from snnbench.errors import SnnbenchError
 # name -> "module:AdapterClass"; modules are imported only when a neuron is used.
 _ADAPTERS = {
     "slstm": "snnbench.reference.slstm:SLSTMAdapter",
+    "alif": "snnbench.reference.alif:ALIFAdapter",
+    "alifrecurrent": "snnbench.reference.alif:ALIFRecurrentAdapter",
 }
 
 
