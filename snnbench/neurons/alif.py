@@ -146,11 +146,8 @@ class Conv2dConnect:
 
 
 def _as_parameter(value) -> nn.Parameter:
-    tensor = torch.as_tensor(value)
-    if not tensor.is_floating_point():
-        raise TypeError(f"a time constant must be a float, got {tensor.dtype} "
-                        "(Only Tensors of floating point dtype can require gradients)")
-    return nn.Parameter(tensor.clone())
+    """An integer tau raises here, as in sinabs (an integer tensor cannot require gradients)."""
+    return nn.Parameter(torch.as_tensor(value).clone())
 
 
 class ALIF(nn.Module):
