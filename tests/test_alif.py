@@ -238,3 +238,46 @@ def test_our_module_rejects_what_the_reference_rejects():
         ALIF(10, 20.0)
     with pytest.raises(RuntimeError):
         ALIF(10.0, 20.0, tau_syn=torch.tensor([1.0, 2.0]))
+
+
+# ---- the fused sequence is the step loop ----------------------------------------------------------
+@pytest.mark.parametrize("options", [
+    dict(),
+    dict(tau_syn=3.0, reset_fn=fns.MembraneReset(0.1), min_v_mem=-0.2, spike_fn=fns.MultiSpike),
+    dict(tau_syn=3.0, reset_fn=fns.MembraneSubtract(0.5), spike_fn=fns.MaxSpike(2), norm_input=False,
+         train_alphas=True, surrogate_grad_fn=fns.Gaussian()),
+    dict(min_v_mem=-0.1, surrogate_grad_fn=fns.PeriodicExponential()),
+])
+@pytest.mark.parametrize("connect", [None, LinearConnect(6, 6, bias=True), "conv"])
+def test_fused_sequence_equals_the_step_loop(options, connect):
+    torch.manual_seed(0)
+    shape = (2, 3, 3) if connect == "conv" else (6,)
+    if connect == "conv":
+        from snnbench.neurons.alif import Conv2dConnect
+        connect = Conv2dConnect(2, 2, 3, padding=1, bias=True)
+    kwargs = dict(adapt_scale=0.8, spike_threshold=0.3, **options)
+    taus = (torch.rand(shape[-1]) * 8 + 2, 20.0)
+    m = (ALIF(*taus, **kwargs) if connect is None else ALIFRecurrent(*taus, connect, **kwargs)).double()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand((10, 3, *shape), generator=gen, dtype=torch.float64) * 2 - 0.3
+    state0 = [torch.rand((3, *shape), generator=gen, dtype=torch.float64) * 0.5 for _ in range(4)]
+    upstream = [torch.randn((10, 3, *shape), generator=gen, dtype=torch.float64) for _ in range(5)]
+    results = []
+    for fast in (True, False):
+        m.fast = fast
+        xs = x.clone().requires_grad_(True)
+        state = ALIFState(*(t.clone().requires_grad_(True) for t in state0))
+        spikes, states = m.sequence(xs, state)
+        fields = [spikes, *states]
+        loss = sum((f * g).sum() for f, g in zip(fields, upstream))
+        leaves = [xs, state.v_mem, state.i_syn, state.b, *m.parameters()]
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        results.append(([f.detach() for f in fields], grads))
+    (fused, fused_grads), (loop, loop_grads) = results
+    assert 0 < float((loop[0] != 0).double().mean()) < 1
+    for a, b in zip(fused, loop):
+        assert torch.equal(a, b)
+    for a, b in zip(fused_grads, loop_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -30,10 +30,20 @@ What the reference code does, and we therefore do too (see reference-notes.md):
   restarts from zero: only ``v_mem``, ``b`` and ``spike_threshold`` persist between calls.
 - ``tau_syn`` that is falsy (0) means no synaptic filter unless ``train_alphas``.
 
-Fast paths:
+Fast paths (:meth:`ALIF.sequence`; ``m.fast = False`` runs the plain step loop instead):
 
-- The alphas are computed once per call, not once per step; the time loop is a plain Python loop
-  over :func:`alif_step`, and the recurrence is one ``F.linear`` / ``F.conv2d`` per step.
+- The alphas are computed once per call, not once per step.
+- :func:`alif_sequence_fused` runs the whole sequence as *one* autograd node
+  (:class:`_ALIFSequence`) when the spike function and reset are ours (any surrogate): the forward
+  is the same elementwise operations as :func:`alif_step` in the same order (so bit-identical
+  values), with no autograd graph built per step. It saves only the outputs (spikes, v_mem, i_syn,
+  b) and, with a recurrence, the total input currents. The hand-written backward through time
+  recomputes, for all steps at once, the membrane before the reset
+  :math:`w_t = \alpha_{mem} v_{t-1} + i_t`, the thresholds, surrogates and masks; the time loop
+  then carries only the adjoints of :math:`v, i, b` (a dozen elementwise ops per step, plus one
+  ``grad @ W`` or transposed convolution per step for the recurrence). The recurrent weight and
+  bias gradients and the alpha gradients are one batched reduction after the loop. Tests check
+  the fused path against the step loop (values bitwise, gradients to 1e-10 in float64).
 """
 
 from __future__ import annotations
@@ -46,7 +56,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snnbench.neurons.sinabs_functions import MembraneSubtract, SingleExponential, SingleSpike
+from snnbench.neurons.sinabs_functions import (MaxSpike, MembraneReset, MembraneSubtract, MultiSpike,
+                                               SingleExponential, SingleSpike)
 
 
 class ALIFState(NamedTuple):
@@ -183,6 +194,7 @@ class ALIF(nn.Module):
         self.min_v_mem = min_v_mem
         self.norm_input = norm_input
         self.has_syn = tau_syn is not None
+        self.fast = True
         self.v_mem: torch.Tensor | None = None
         self.i_syn: torch.Tensor | None = None
         self.b: torch.Tensor | None = None
@@ -215,10 +227,18 @@ class ALIF(nn.Module):
     def _recurrent(self) -> Callable | None:
         return None
 
+    def _connection(self) -> tuple:
+        """(connect, weight, bias) of the recurrence, or Nones."""
+        return None, None, None
+
     # ---- running ------------------------------------------------------------------------------
     def sequence(self, x: torch.Tensor, state: ALIFState) -> tuple[torch.Tensor, ALIFState]:
-        """Time-major x (T, B, ...) from ``state``: spikes and per-step states, each (T, B, ...)."""
-        return alif_sequence(x, state, self.params(), self._recurrent())
+        """Time-major x (T, B, ...) from ``state``: spikes and per-step states, each (T, B, ...).
+        Uses the fused sequence when it covers the options (``fast=False`` forces the step loop)."""
+        p = self.params()
+        if self.fast and fast_path_applies(p):
+            return alif_sequence_fused(x, state, p, *self._connection())
+        return alif_sequence(x, state, p, self._recurrent())
 
     def step(self, x_t: torch.Tensor, state: ALIFState, previous_spikes: torch.Tensor | None = None):
         """One step; for ALIFRecurrent ``previous_spikes`` feeds the recurrence (None: none yet)."""
@@ -252,9 +272,174 @@ class ALIFRecurrent(ALIF):
         else:
             self.rec_bias = None
 
+    def _connection(self) -> tuple:
+        return self.rec_connect, self.rec_weight, self.rec_bias
+
     def _recurrent(self) -> Callable:
         weight, bias, connect = self.rec_weight, self.rec_bias, self.rec_connect
 
         def recurrent(x_t, s):
             return x_t + connect(s, weight, bias).reshape(x_t.shape)
         return recurrent
+
+
+# ---- fast path: the whole sequence as one autograd node -----------------------------------------
+def fast_path_applies(p: ALIFParams) -> bool:
+    """The fused sequence covers our own spike functions and resets (any surrogate callable)."""
+    spike_ok = p.spike_fn in (SingleSpike, MultiSpike) or isinstance(p.spike_fn, MaxSpike)
+    return spike_ok and isinstance(p.reset_fn, (MembraneSubtract, MembraneReset))
+
+
+def _spike_rule(spike_fn):
+    if isinstance(spike_fn, MaxSpike):
+        return lambda v, threshold: spike_fn.rule(v, threshold)
+    return lambda v, threshold: spike_fn.rule(v, threshold, None)
+
+
+class _ALIFSequence(torch.autograd.Function):
+    """All T steps forward (the same elementwise operations as :func:`alif_step`, so the same
+    values), and a hand-written backward through time. Saved: the outputs and, with a
+    recurrence, the total input currents; everything else is recomputed in batch in backward."""
+
+    @staticmethod
+    def forward(ctx, x, v0, i0, b0_state, alpha_mem, alpha_adapt, alpha_syn, weight, bias, config):
+        p, connect = config
+        rule = _spike_rule(p.spike_fn)
+        steps = x.shape[0]
+        spikes, v_out, i_out, b_out = (torch.empty_like(x) for _ in range(4))
+        u_out = torch.empty_like(x) if connect is not None else None
+        v, i, b = v0, i0, b0_state
+        for t in range(steps):
+            u = x[t]
+            if connect is not None and t > 0:
+                u = u + connect(spikes[t - 1], weight, bias).reshape(u.shape)
+                u_out[t] = u
+            elif u_out is not None:
+                u_out[t] = u
+            i = u if alpha_syn is None else alpha_syn * (i + u)
+            if p.norm_input:
+                i = (1 - alpha_mem) * i
+            v = alpha_mem * v + i
+            threshold = p.b0 + p.adapt_scale * b
+            s = rule(v, threshold)
+            v = p.reset_fn(s, v, threshold)
+            b = alpha_adapt * b + (1 - alpha_adapt) * s
+            if p.min_v_mem is not None:
+                v = F.relu(v - p.min_v_mem) + p.min_v_mem
+            spikes[t], v_out[t], i_out[t], b_out[t] = s, v, i, b
+        threshold_out = p.b0 + p.adapt_scale * b_out
+        ctx.config = config
+        ctx.save_for_backward(x if u_out is None else u_out, v0, i0, b0_state, alpha_mem, alpha_adapt,
+                              alpha_syn, weight, bias, spikes, v_out, i_out, b_out)
+        return spikes, v_out, i_out, b_out, threshold_out
+
+    @staticmethod
+    def backward(ctx, g_s, g_v, g_i, g_b, g_th):
+        p, connect = ctx.config
+        (u, v0, i0, b0_state, a_m, a_a, a_s, weight, bias,
+         spikes, v_out, i_out, b_out) = ctx.saved_tensors
+        zeros = torch.zeros_like(u)
+        g_s, g_v, g_i, g_b, g_th = (zeros if g is None else g for g in (g_s, g_v, g_i, g_b, g_th))
+        c = p.adapt_scale
+        # everything that does not depend on the adjoints, for all steps at once
+        v_prev = torch.cat([v0.expand_as(v_out[:1]), v_out[:-1]])
+        i_prev = torch.cat([i0.expand_as(i_out[:1]), i_out[:-1]])
+        b_prev = torch.cat([b0_state.expand_as(b_out[:1]), b_out[:-1]])
+        w = a_m * v_prev + i_out                        # the membrane before the reset
+        threshold = p.b0 + c * b_prev                   # what each step fired against
+        threshold = threshold.expand_as(w)
+        surrogate = p.surrogate(w, threshold)
+        reset = p.reset_fn
+        if isinstance(reset, MembraneReset):
+            dz_dw = (spikes == 0).to(w.dtype)
+        else:
+            dz_dw = None
+        if p.min_v_mem is not None:
+            clip = (reset(spikes, w, threshold) - p.min_v_mem > 0).to(w.dtype)
+        else:
+            clip = None
+        subtract_threshold = isinstance(reset, MembraneSubtract) and reset.subtract_value is None
+        subtract_value = reset.subtract_value if isinstance(reset, MembraneSubtract) else None
+        # the backward recurrence: only what depends on the next step's adjoints
+        g_x = torch.empty_like(u)
+        adj_w, adj_itot, adj_b = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
+        g_b_total = g_b + c * g_th
+        next_w = next_j = next_bcarry = next_rec = None
+        for t in range(u.shape[0] - 1, -1, -1):
+            a_b = g_b_total[t] if next_bcarry is None else g_b_total[t] + next_bcarry
+            a_v = g_v[t] if next_w is None else g_v[t] + a_m * next_w
+            a_i = g_i[t] if (next_j is None or a_s is None) else g_i[t] + a_s * next_j
+            a_s_t = g_s[t] + (1 - a_a) * a_b
+            if next_rec is not None:
+                a_s_t = a_s_t + next_rec
+            a_z = a_v if clip is None else a_v * clip[t]
+            if subtract_threshold:
+                a_s_t = a_s_t - threshold[t] * a_z
+                a_thr = -spikes[t] * a_z
+            elif subtract_value is not None:
+                a_s_t = a_s_t - subtract_value * a_z
+                a_thr = None
+            else:
+                a_thr = None
+            a_w = (a_z if dz_dw is None else a_z * dz_dw[t]) + a_s_t * surrogate[t]
+            a_itot = a_i + a_w
+            a_j = (1 - a_m) * a_itot if p.norm_input else a_itot
+            a_u = a_j if a_s is None else a_s * a_j
+            g_x[t], adj_w[t], adj_itot[t], adj_b[t] = a_u, a_w, a_itot, a_b
+            next_w, next_j = a_w, a_j
+            next_bcarry = a_a * a_b if a_thr is None else a_a * a_b + c * a_thr
+            if connect is not None and t > 0:
+                next_rec = _recurrent_input_grad(connect, a_u, weight, spikes[t - 1])
+        # parameter gradients, in batch
+        adj_j = (1 - a_m) * adj_itot if p.norm_input else adj_itot
+        pre_syn = u if a_s is None else i_prev + u     # j = a_s * pre_syn
+        g_am = adj_w * v_prev
+        if p.norm_input:
+            g_am = g_am - adj_itot * (pre_syn if a_s is None else a_s * pre_syn)
+        g_aa = adj_b * (b_prev - spikes)
+        grads_alpha = [_reduce(g_am, a_m), _reduce(g_aa, a_a),
+                       None if a_s is None else _reduce(adj_j * pre_syn, a_s)]
+        g_v0 = _reduce_state(a_m * next_w, v0)
+        g_i0 = None if a_s is None else _reduce_state(a_s * next_j, i0)
+        g_b0 = _reduce_state(next_bcarry, b0_state)
+        g_weight = g_bias = None
+        if connect is not None and u.shape[0] > 1:
+            g_weight, g_bias = _recurrent_weight_grad(connect, g_x[1:], spikes[:-1], weight, bias)
+        return (g_x, g_v0, g_i0, g_b0, *grads_alpha, g_weight, g_bias, None)
+
+
+def _reduce(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return grad.sum(0).sum_to_size(like.shape)
+
+
+def _reduce_state(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return grad.sum_to_size(like.shape)
+
+
+def _recurrent_input_grad(connect, grad_out, weight, s_prev):
+    """d loss / d s_{t-1} from d loss / d R(s_{t-1})."""
+    if isinstance(connect, LinearConnect):
+        return grad_out @ weight
+    return torch.nn.grad.conv2d_input(s_prev.shape, weight, grad_out, connect.stride, connect.padding,
+                                      connect.dilation, connect.groups)
+
+
+def _recurrent_weight_grad(connect, grad_out, s_prev, weight, bias):
+    """Weight and bias gradients of R over all steps at once."""
+    if isinstance(connect, LinearConnect):
+        g_out = grad_out.reshape(-1, grad_out.shape[-1])
+        g_weight = g_out.t() @ s_prev.reshape(-1, s_prev.shape[-1])
+        return g_weight, (None if bias is None else g_out.sum(0))
+    g_out = grad_out.reshape(-1, *grad_out.shape[2:])
+    g_weight = torch.nn.grad.conv2d_weight(s_prev.reshape(-1, *s_prev.shape[2:]), weight.shape, g_out,
+                                           connect.stride, connect.padding, connect.dilation, connect.groups)
+    return g_weight, (None if bias is None else g_out.sum((0, 2, 3)))
+
+
+def alif_sequence_fused(x: torch.Tensor, state: ALIFState, p: ALIFParams, connect=None, weight=None, bias=None):
+    """:func:`alif_sequence` as one autograd node (see :class:`_ALIFSequence`)."""
+    shape = x.shape[1:]
+    v0, i0, b0 = (t.expand(shape) if t.shape != shape else t for t in (state.v_mem, state.i_syn, state.b))
+    spikes, v, i, b, threshold = _ALIFSequence.apply(x, v0, i0, b0, p.alpha_mem, p.alpha_adapt, p.alpha_syn,
+                                                     weight, bias, (p, connect))
+    return spikes, ALIFState(v, i, b, threshold)
