@@ -281,3 +281,13 @@ def test_fused_sequence_equals_the_step_loop(options, connect):
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_resets_by_hand():
+    s = torch.tensor([1.0, 0.0])
+    v = torch.tensor([2.0, 0.3])
+    threshold = torch.tensor([1.5, 1.5])
+    assert fns.MembraneSubtract()(s, v, threshold).tolist() == pytest.approx([0.5, 0.3])
+    assert fns.MembraneSubtract(0.5)(s, v, threshold).tolist() == pytest.approx([1.5, 0.3])
+    # sinabs adds reset_value to every membrane, not only to those that spiked
+    assert fns.MembraneReset(0.1)(s, v, threshold).tolist() == pytest.approx([0.1, 0.4])
