@@ -13,6 +13,8 @@ _ADAPTERS = {
     "slstm": "snnbench.reference.slstm:SLSTMAdapter",
     "sconv2dlstm": "snnbench.reference.sconv2dlstm:SConv2dLSTMAdapter",
     "leakyparallel": "snnbench.reference.leaky_parallel:LeakyParallelAdapter",
+    "alif": "snnbench.reference.alif:ALIFAdapter",
+    "alifrecurrent": "snnbench.reference.alif:ALIFRecurrentAdapter",
 }
 
 

@@ -1,0 +1,382 @@
+"""sinabs.layers.ALIF / ALIFRecurrent adapters: build the reference and ours with the same weights,
+run both, and capture the reference's per-step state truthfully.
+
+Capturing the state: sinabs' ``record_states`` stores the state dict without copying it, so its
+recorded v_mem and i_syn are one step late; and running the reference one step per call would
+change what it computes (i_syn and the recurrent term restart at every call). Instead, while the
+reference runs its whole sequence in one call, :func:`capture_steps` wraps the functional step
+``sinabs.layers.functional.alif.alif_forward_single`` that its loop calls, and keeps the state the
+step returns (the live tensors, so gradients flow through them) plus the membrane before the reset
+and the threshold the step fired against (for the borderline margin). The wrapper calls the
+original unchanged; tests check that the captured run gives the same spikes and final states as
+an uncaptured one.
+
+Sinabs is batch-first (B, T, ...); snnbench traces are time-major (T, B, ...): the adapter
+transposes. The traced fields: spikes, v_mem, i_syn (the synaptic current; without tau_syn the
+step's normalised input current, which sinabs keeps in the same slot), b, spike_threshold (the
+threshold after the step, b0 + adapt_scale * b).
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import contextmanager
+from dataclasses import fields as dataclass_fields
+from typing import Any, Mapping
+
+import torch
+
+from snnbench import inputs
+from snnbench.cases import Case, thaw
+from snnbench.errors import Unsupported
+from snnbench.neurons import alif as ours
+from snnbench.neurons import sinabs_functions
+from snnbench.reference.base import Adapter, Pair, Trace, run_reference_guarded
+
+TAUS = ("tau_mem", "tau_adapt", "tau_syn")
+FLAGS = ("train_alphas", "norm_input", "record_states")
+OPTION_TABLES = {
+    "spike_fn": sinabs_functions.SPIKE_FNS,
+    "reset_fn": sinabs_functions.RESETS,
+    "surrogate_grad_fn": sinabs_functions.SURROGATES,
+}
+FLOAT64_REASON = ("the reference cannot run float64 truthfully: its spikes are float32 (.float()) and the 0-dim "
+                  "alpha_adapt does not promote them, so (1 - alpha_adapt) * spikes, and with it b, v_mem and "
+                  "spike_threshold, carry float32 rounding (errors ~1e-9, above float64 tolerance)")
+REC_KEYS = {
+    "Linear": {"bias", "in_features", "out_features"},
+    "Conv2d": {"bias", "in_channels", "out_channels", "kernel_size", "padding", "stride", "dilation"},
+}
+
+
+@contextmanager
+def capture_steps():
+    """While active, every sinabs ALIF step appends (spikes, state after, v before reset, threshold
+    fired against) to the yielded list. The step itself is the original, called unchanged."""
+    module = importlib.import_module("sinabs.layers.functional.alif")
+    original = module.alif_forward_single
+    steps: list[tuple[torch.Tensor, dict, torch.Tensor, torch.Tensor]] = []
+
+    def recording(*args, **kwargs):
+        state_in = kwargs["state"] if "state" in kwargs else args[5]
+        spikes, state = original(*args, **kwargs)
+        # sinabs mutates the dict it was given up to the reset (which returns a copy): it now
+        # holds this step's membrane before the reset and the threshold the spikes were made with.
+        steps.append((spikes, dict(state), state_in["v_mem"], state_in["spike_threshold"]))
+        return spikes, state
+
+    module.alif_forward_single = recording
+    try:
+        yield steps
+    finally:
+        module.alif_forward_single = original
+
+
+def _number_or_list(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(_number_or_list(v) for v in value)
+
+
+def _contains_int(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return False   # lists become float32 tensors
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _values(value) -> list[float]:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _values(v)]
+    return [float(value)]
+
+
+def _shape_of(value) -> tuple[int, ...]:
+    return tuple(torch.tensor(thaw(value), dtype=torch.float64).shape)
+
+
+class ALIFAdapter(Adapter):
+    neuron = "alif"
+    library = "sinabs"
+    reference_path = "sinabs.layers.ALIF"
+    description = "adaptive LIF (b = threshold adaptation, spike_threshold = b0 + adapt_scale*b)"
+    spike_field = "spikes"
+    state_fields = ("v_mem", "i_syn", "b", "spike_threshold")
+    weight_map = {
+        "tau_mem": "tau_mem", "tau_adapt": "tau_adapt", "tau_syn": "tau_syn",
+        "alpha_mem": "alpha_mem", "alpha_adapt": "alpha_adapt", "alpha_syn": "alpha_syn",
+    }
+    recurrent = False
+
+    # ---- checking a case -----------------------------------------------------------------------
+    def validate_params(self, case: Case) -> None:
+        p = case.params
+        if len(case.sample_shape) not in (1, 3):
+            raise case.error("sample_shape", "sinabs ALIF takes (B, T, C) or (B, T, C, H, W) input: give "
+                             f"[C] or [C, H, W], got {list(case.sample_shape)}")
+        if "shape" in p:
+            raise case.error("params.shape", "set from the case's batch and sample_shape; leave it out")
+        train_alphas = p.get("train_alphas", False)
+        full = (case.batch, *case.sample_shape)
+        for key in TAUS:
+            if key not in p:
+                continue
+            value = p[key]
+            if not _number_or_list(value):
+                raise case.error(f"params.{key}", f"must be a number or a list of numbers, got {value!r}")
+            if _contains_int(value) and not train_alphas:
+                raise case.error(f"params.{key}", f"integer {value!r}: the reference raises (nn.Parameter of an "
+                                 f"integer tensor: 'Only Tensors of floating point and complex dtype can "
+                                 f"require gradients'); write {float(value)}")
+            if any(v <= 0 for v in _values(value)):
+                raise case.error(f"params.{key}", f"time constants must be positive, got {thaw(value)!r}")
+            if isinstance(value, tuple):
+                try:
+                    if torch.broadcast_shapes(_shape_of(value), full) != full:
+                        raise RuntimeError
+                except RuntimeError:
+                    raise case.error(f"params.{key}", f"shape {list(_shape_of(value))} does not broadcast to the "
+                                     f"state shape (batch, *sample_shape) = {list(full)}") from None
+        tau_syn = p.get("tau_syn")
+        if isinstance(tau_syn, tuple) and len(_values(tau_syn)) > 1 and not train_alphas:
+            raise case.error("params.tau_syn", "a multi-element tau_syn makes the reference raise ('Boolean value "
+                             "of Tensor with more than one value is ambiguous': it tests `if tau_syn`); "
+                             "use one value or train_alphas = true")
+        for key in ("adapt_scale", "spike_threshold"):
+            if key in p and not _number_or_list(p[key]):
+                raise case.error(f"params.{key}", f"must be a number or a list of numbers, got {p[key]!r}")
+            if key in p and isinstance(p[key], tuple):
+                try:
+                    torch.broadcast_shapes(_shape_of(p[key]), full)
+                except RuntimeError:
+                    raise case.error(f"params.{key}", f"shape {list(_shape_of(p[key]))} does not broadcast to "
+                                     f"{list(full)}") from None
+        if "spike_threshold" in p and any(v <= 0 for v in _values(p["spike_threshold"])):
+            raise case.error("params.spike_threshold", "must be positive (the spike functions divide by it)")
+        if "min_v_mem" in p and (isinstance(p["min_v_mem"], bool) or not isinstance(p["min_v_mem"], (int, float))):
+            raise case.error("params.min_v_mem", f"must be a number, got {p['min_v_mem']!r}")
+        for key in FLAGS:
+            if key in p and not isinstance(p[key], bool):
+                raise case.error(f"params.{key}", f"must be true or false, got {p[key]!r}")
+        for key, table in OPTION_TABLES.items():
+            if key in p:
+                self._check_option(case, key, p[key], table)
+
+    def _check_option(self, case: Case, key: str, spec: Any, table: Mapping[str, Any]) -> None:
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("type"), str):
+            raise case.error(f"params.{key}", f"must be a table with a 'type' ({', '.join(table)})")
+        kind = spec["type"]
+        if kind not in table:
+            raise case.error(f"params.{key}.type", f"unknown '{kind}' (known: {', '.join(table)})")
+        cls = table[kind]
+        known = {f.name for f in dataclass_fields(cls)} if hasattr(cls, "__dataclass_fields__") else set()
+        for arg, value in spec.items():
+            if arg == "type":
+                continue
+            if arg not in known:
+                raise case.error(f"params.{key}.{arg}", f"{kind} takes no '{arg}'"
+                                 + (f" (it takes: {', '.join(sorted(known))})" if known else " (it takes nothing)"))
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise case.error(f"params.{key}.{arg}", f"must be a number, got {value!r}")
+
+    # ---- what the case means -------------------------------------------------------------------
+    def findings(self, case: Case) -> list[str]:
+        p = case.params
+        notes = ["record_states recordings are shifted: the state dict is stored without a copy, so recorded "
+                 "v_mem and i_syn are those of the next step (b is right); per-step states here are captured "
+                 "from the functional step instead",
+                 "i_syn is read from the layer but never written back, so it restarts from its buffer on every "
+                 "call; only v_mem, b and spike_threshold persist"
+                 + (" (and the recurrent term restarts from zero)" if self.recurrent else "")]
+        reset = p.get("reset_fn", {"type": "MembraneSubtract"})
+        if reset["type"] == "MembraneSubtract" and reset.get("subtract_value") is None:
+            notes.append("MembraneSubtract() subtracts the adaptive threshold b0 + adapt_scale*b, not b0 as the "
+                         "docstring says; b is never zeroed after a spike")
+        if reset["type"] == "MembraneReset" and reset.get("reset_value", 0.0) != 0:
+            notes.append("MembraneReset adds reset_value to every neuron's membrane, not only to those that spiked")
+        if p.get("spike_fn", {"type": "SingleSpike"})["type"] == "SingleSpike":
+            notes.append("SingleSpike fires at v_mem >= threshold (the docstring says 'above')")
+        if p.get("tau_syn") is not None:
+            notes.append("the synaptic current is alpha_syn*(i_syn + input), not the docstring's "
+                         "alpha_syn*i_syn*(1-alpha_syn) + input")
+            if p.get("norm_input", True):
+                notes.append("norm_input writes (1 - alpha_mem)*i_syn back into i_syn, so the synaptic current "
+                             "decays faster than tau_syn says (sinabs LIF keeps the normalised value local)")
+        if p.get("train_alphas"):
+            notes.append("with train_alphas=True, repr() and deepcopy() call detach_() on the alpha parameters "
+                         "(training silently stops), and repr() raises AttributeError when tau_syn is None")
+        else:
+            notes.append("the taus are trainable parameters by default (their gradients are compared)")
+        if len(case.sample_shape) == 3 and any(isinstance(p.get(k), tuple) and len(_shape_of(p[k])) == 1
+                                               for k in (*TAUS, "adapt_scale", "spike_threshold")):
+            notes.append("a 1-D per-neuron list on (C, H, W) input broadcasts over the last axis (W), not the "
+                         "channels")
+        notes.append("float64 input: the spikes stay float32 (.float()), so " + (
+            "the float64 rec_connect fails on them" if self.recurrent else
+            "(1 - alpha_adapt) * spikes is computed in float32 and b carries float32 rounding"))
+        return notes
+
+    # ---- building ------------------------------------------------------------------------------
+    def _kwargs(self, case: Case, device: str, mine: bool) -> dict[str, Any]:
+        sinabs_activation = None if mine else importlib.import_module("sinabs.activation")
+        out: dict[str, Any] = {}
+        for key, value in thaw(case.params).items():
+            if key in OPTION_TABLES:
+                kind = value["type"]
+                args = {k: v for k, v in value.items() if k != "type"}
+                cls = OPTION_TABLES[key][kind] if mine else getattr(sinabs_activation, kind)
+                out[key] = cls if kind in ("SingleSpike", "MultiSpike") else cls(**args)
+            elif key == "rec_connect":
+                out[key] = self._rec_connect(case, value, mine)
+            elif isinstance(value, list):
+                tensor = torch.tensor(value, dtype=torch.float32)
+                out[key] = tensor if key in TAUS else tensor.to(device)
+            else:
+                out[key] = value
+        return out
+
+    def _rec_connect(self, case: Case, spec: dict, mine: bool):
+        raise NotImplementedError
+
+    def build(self, case: Case, dtype: torch.dtype, device: str) -> Pair:
+        if dtype == torch.float64 and not self.recurrent:
+            raise Unsupported(FLOAT64_REASON)
+        torch.manual_seed(case.seed * 4 + inputs.WEIGHTS)
+        reference = self.reference_class()(**self._kwargs(case, device, mine=False))
+        native_cls = ours.ALIFRecurrent if self.recurrent else ours.ALIF
+        native = native_cls(**self._kwargs(case, device, mine=True))
+        pair = Pair(reference.to(device=device, dtype=dtype), native.to(device=device, dtype=dtype))
+        self.copy_weights(pair)
+        return pair
+
+    def initial_state(self, case: Case, dtype, device) -> dict:
+        gen = inputs.generator(case, inputs.STATE)
+        shape = (case.batch, *case.sample_shape)
+        v_mem = inputs.make_state(case, shape, dtype, device, gen)
+        i_syn = inputs.make_state(case, shape, dtype, device, gen)
+        b = inputs.make_state(case, shape, dtype, device, gen, low=0.0, high=0.5)
+        p = tensor_or_float(case.params.get("spike_threshold", 1.0), device)
+        scale = tensor_or_float(case.params.get("adapt_scale", 1.8), device)
+        return {"v_mem": v_mem, "i_syn": i_syn, "b": b, "spike_threshold": (p + scale * b).to(dtype)}
+
+    # ---- running -------------------------------------------------------------------------------
+    def run_reference(self, reference, x: torch.Tensor, state0: dict) -> Trace:
+        return run_reference_guarded(self._run_reference, reference, x, state0)
+
+    def _run_reference(self, reference, x, state0) -> Trace:
+        reference.init_state_with_shape(tuple(state0["v_mem"].shape))
+        for name, _ in list(reference.named_buffers()):
+            setattr(reference, name, state0[name].clone())
+        with capture_steps() as steps:
+            out = reference(x.transpose(0, 1))
+        trace = {"spikes": out.transpose(0, 1)}
+        for f in self.state_fields:
+            trace[f] = torch.stack([state[f] for _, state, _, _ in steps])
+        v_before = torch.stack([v.detach() for _, _, v, _ in steps])
+        fired_at = torch.stack([torch.broadcast_to(th.detach(), v.shape) for _, _, v, th in steps])
+        trace["_margin"] = self._margin(reference.spike_fn, v_before, fired_at)
+        return trace
+
+    @staticmethod
+    def _margin(spike_fn, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        """Distance of the membrane (before reset) from where the spike count changes."""
+        if getattr(spike_fn, "__name__", "") == "SingleSpike":
+            return v - threshold
+        limit = getattr(spike_fn, "max_num_spikes_per_bin", None)
+        k = torch.round(v / threshold).clamp(min=1)
+        if limit is not None:
+            k = k.clamp(max=limit)
+        return v - k * threshold
+
+    def _state(self, values: Mapping[str, torch.Tensor]) -> ours.ALIFState:
+        return ours.ALIFState(values["v_mem"], values["i_syn"], values["b"], values["spike_threshold"])
+
+    def run_native(self, native, x: torch.Tensor, state0: dict) -> Trace:
+        spikes, states = native.sequence(x, self._state(state0))
+        return {"spikes": spikes, **states._asdict()}
+
+    def state_before(self, trace: Trace, state0: dict, t: int) -> dict[str, torch.Tensor]:
+        state = super().state_before(trace, state0, t)
+        if t > 0:
+            state["spikes"] = trace["spikes"][t - 1]
+        return state
+
+    def step_native(self, native, x_t, previous) -> Trace:
+        spikes, state = native.step(x_t, self._state(previous), previous.get("spikes"))
+        return {"spikes": spikes, **state._asdict()}
+
+    def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
+        return trace["_margin"]
+
+
+class ALIFRecurrentAdapter(ALIFAdapter):
+    neuron = "alifrecurrent"
+    reference_path = "sinabs.layers.ALIFRecurrent"
+    description = "adaptive LIF with a recurrent connection (Linear or Conv2d) added to the next step's input"
+    weight_map = {**ALIFAdapter.weight_map, "rec_weight": "rec_connect.weight", "rec_bias": "rec_connect.bias"}
+    recurrent = True
+
+    def validate_params(self, case: Case) -> None:
+        super().validate_params(case)
+        spec = case.params["rec_connect"]
+        if not isinstance(spec, Mapping) or spec.get("type") not in REC_KEYS:
+            raise case.error("params.rec_connect", "must be a table with type = \"Linear\" or \"Conv2d\"")
+        kind = spec["type"]
+        for key, value in spec.items():
+            if key == "type":
+                continue
+            if key not in REC_KEYS[kind]:
+                raise case.error(f"params.rec_connect.{key}", f"{kind} here takes: {', '.join(sorted(REC_KEYS[kind]))}")
+            if key == "bias":
+                if not isinstance(value, bool):
+                    raise case.error("params.rec_connect.bias", f"must be true or false, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "padding" else 1):
+                raise case.error(f"params.rec_connect.{key}", f"must be a {'non-negative' if key == 'padding' else 'positive'} "
+                                 f"integer, got {value!r}")
+        args = self._rec_args(case, thaw(spec))
+        shape = case.sample_shape
+        if kind == "Linear":
+            if args["in_features"] != shape[-1]:
+                raise case.error("params.rec_connect.in_features", f"the Linear recurrence reads the last axis of the "
+                                 f"sample_shape {list(shape)}: in_features must be {shape[-1]}, got {args['in_features']}")
+            if args["out_features"] != args["in_features"]:
+                raise case.error("params.rec_connect.out_features", "the recurrent output is reshaped to the sample "
+                                 f"shape: out_features must equal in_features ({args['in_features']})")
+            return
+        if len(shape) != 3:
+            raise case.error("sample_shape", f"a Conv2d recurrence needs sample_shape [C, H, W], got {list(shape)}")
+        if args["in_channels"] != shape[0] or args["out_channels"] != shape[0]:
+            raise case.error("params.rec_connect", f"in_channels and out_channels must be the sample's channels "
+                             f"({shape[0]}), got {args['in_channels']} and {args['out_channels']}")
+        k, pad, stride, dil = args["kernel_size"], args.get("padding", 0), args.get("stride", 1), args.get("dilation", 1)
+        out_hw = [(n + 2 * pad - dil * (k - 1) - 1) // stride + 1 for n in shape[1:]]
+        if out_hw != list(shape[1:]):
+            raise case.error("params.rec_connect", f"the convolution maps {list(shape[1:])} to {out_hw}; the recurrent "
+                             f"output must keep the sample shape (e.g. padding = {dil * (k - 1) // 2} with stride 1)")
+
+    @staticmethod
+    def _rec_args(case: Case, spec: dict) -> dict:
+        args = {k: v for k, v in spec.items() if k != "type"}
+        if spec["type"] == "Linear":
+            args.setdefault("in_features", case.sample_shape[-1])
+            args.setdefault("out_features", args["in_features"])
+        else:
+            if "kernel_size" not in args:
+                raise case.error("params.rec_connect.kernel_size", "missing (required by Conv2d)")
+            args.setdefault("in_channels", case.sample_shape[0])
+            args.setdefault("out_channels", args["in_channels"])
+        return args
+
+    def _rec_connect(self, case: Case, spec: dict, mine: bool):
+        args = self._rec_args(case, spec)
+        if mine:
+            return (ours.LinearConnect if spec["type"] == "Linear" else ours.Conv2dConnect)(**args)
+        return getattr(torch.nn, spec["type"])(**args)
+
+
+def tensor_or_float(value, device):
+    if isinstance(value, (list, tuple)):
+        return torch.tensor(thaw(value), dtype=torch.float32, device=device)
+    return float(value)
+
