@@ -138,7 +138,7 @@ def catalog_table(rows: list[dict]) -> Table:
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(f"[bold]{row['neuron']}[/bold]\n[dim]{row['description']}[/dim]", row["reference"],
-                      f"{row['library']} {row['version']}", "\n".join(row["cases"]))
+                      f"{row['library']} {row['version']}", ", ".join(row["cases"]))
     return table
 
 
