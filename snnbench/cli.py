@@ -82,6 +82,57 @@ def compare(
     raise typer.Exit(runner.exit_code(report))
 
 
+def bench_options(device: str, dtype: str, mode: str, impl: str, threads: Optional[int], quick: bool,
+                  min_time: Optional[float], memory: bool = True):
+    from snnbench import runner
+    from snnbench.bench import runner as bench_runner
+    from snnbench.bench import timing
+
+    settings = timing.Settings.quick() if quick else timing.Settings()
+    if min_time is not None:
+        settings = bench_runner.with_min_time(settings, min_time)
+    return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.dtype(dtype),
+                                modes=bench_runner.modes(mode), impls=bench_runner.impls(impl),
+                                threads=bench_runner.threads(threads), timing=settings, memory=memory)
+
+
+@app.command()
+@handled
+def bench(
+    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
+    case: Optional[List[str]] = typer.Option(None, "--case", help="run only this case (repeatable)"),
+    case_file: Optional[Path] = typer.Option(None, "--case-file", help="run this file's bench cases instead"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
+    mode: str = typer.Option("all", "--mode", help="forward (no_grad), train (forward + backward) or all"),
+    impl: str = typer.Option("all", "--impl", help="native (ours), reference or all"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads(N)"),
+    quick: bool = typer.Option(False, "--quick", help="few repeats: a smoke run, not a measurement"),
+    min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per impl (default 1)"),
+    no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/bench-*.json)"),
+    shard: Optional[str] = typer.Option(None, "--shard", help="run only shard I of N (I/N), for CI matrices"),
+) -> None:
+    """How fast, how much memory: ours against the reference, with the speed of light. Exit 0, or 2."""
+    from snnbench import results, runner
+    from snnbench.bench import render as bench_render
+    from snnbench.bench import runner as bench_runner
+
+    options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory)
+    selected = runner.collect_cases(neurons, case, case_file, bench_only=True, shard=runner.parse_shard(shard))
+    if not selected:
+        raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
+    with progress_bar() as bar:
+        task = bar.add_task("bench", total=len(selected) * len(options.modes), current="")
+
+        def advance(done_case, done_mode: str) -> None:
+            bar.update(task, advance=1, current=f"{done_case.neuron}/{done_case.name} {done_mode}")
+
+        report = bench_runner.run_bench(selected, options, on_result=advance)
+    path = results.save(report, json_path or results.default_path("bench"))
+    bench_render.print_bench(report, console, str(path))
+
+
 @app.command()
 @handled
 def report(
