@@ -138,7 +138,12 @@ def bench_case_mode(case: Case, mode: str, options: Options) -> tuple[list[dict]
     problems: dict[str, list[str]] = {impl: [] for impl in (*options.impls, SOL)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = workload.build(adapter, case, torch_dtype, options.device)
+        try:
+            built = workload.build(adapter, case, torch_dtype, options.device)
+        except Unsupported as exc:
+            return _failed(case, mode, options, f"skipped: {exc}"), []
+        except Exception as exc:  # a case that cannot be built is a result, not a traceback
+            return _failed(case, mode, options, f"error: cannot build: {_error_line(exc)}"), []
         try:
             calls = _usable_calls(built, mode, options.impls, problems)
             sol_work = adapter.speed_of_light(case, torch_dtype, options.device, mode)
@@ -161,6 +166,10 @@ def bench_case_mode(case: Case, mode: str, options: Options) -> tuple[list[dict]
     if "native" in samples and "reference" in samples:
         comparisons.append(comparison(case, options, mode, samples["native"], samples["reference"]))
     return records, comparisons
+
+
+def _failed(case: Case, mode: str, options: Options, reason: str) -> list[dict]:
+    return [_record(case, options, mode, impl, [], 0, None, [reason]) for impl in (*options.impls, SOL)]
 
 
 def _peaks(built: workload.Workload, case: Case, mode: str, options: Options, impls_: list[str],

@@ -35,9 +35,11 @@ class MatMul:
 class Work:
     """A callable doing the unavoidable work, with a one-line description of what it is."""
 
-    def __init__(self, fn: Callable[[], None], description: str):
+    def __init__(self, fn: Callable[[], None], description: str, flops: int = 0, bytes_moved: int = 0):
         self.fn = fn
         self.description = description
+        self.flops = flops
+        self.bytes_moved = bytes_moved
 
     def __call__(self) -> None:
         self.fn()
@@ -60,7 +62,7 @@ def matmuls(products: list[MatMul], dtype: torch.dtype, device: str, what: str =
     flops = sum(p.flops for p in products)
     shapes = ", ".join(f"({p.m}x{p.k})@({p.k}x{p.n})" + (f" x{p.repeat}" if p.repeat > 1 else "")
                        for p in products)
-    return Work(run, f"{what + ': ' if what else ''}{flops / 1e9:.3g} GFLOP of matmuls: {shapes}")
+    return Work(run, f"{what + ': ' if what else ''}{flops / 1e9:.3g} GFLOP of matmuls: {shapes}", flops=flops)
 
 
 def copy_bytes(numel: int, dtype: torch.dtype, device: str, passes: int = 1, what: str = "") -> Work:
@@ -73,4 +75,4 @@ def copy_bytes(numel: int, dtype: torch.dtype, device: str, passes: int = 1, wha
 
     size = numel * src.element_size()
     return Work(run, f"{what + ': ' if what else ''}copy of {size / 1e6:.3g} MB"
-                     + (f" x{passes}" if passes > 1 else ""))
+                     + (f" x{passes}" if passes > 1 else ""), bytes_moved=2 * size * passes)
