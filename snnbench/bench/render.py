@@ -70,13 +70,13 @@ def _notes(report: dict) -> list[str]:
 
 def results_table(report: dict) -> Table:
     table = Table(title="snnbench bench: time per sequence, throughput, peak memory", header_style="bold")
-    for col, justify in [("neuron", "left"), ("case", "left"), ("mode", "left"), ("impl", "left"),
-                         ("median", "right"), ("IQR", "right"), ("n", "right"), ("neuron-steps/s", "right"),
-                         ("seq/s", "right"), ("peak mem", "right"), ("x SoL", "right"), ("!", "right")]:
-        table.add_column(col, justify=justify, overflow="fold")
+    for col, justify in [("case", "left"), ("mode", "left"), ("impl", "left"), ("median", "right"),
+                         ("IQR", "right"), ("n", "right"), ("neuron-steps/s", "right"), ("seq/s", "right"),
+                         ("peak mem", "right"), ("x SoL", "right"), ("!", "right")]:
+        table.add_column(col, justify=justify, overflow="fold", no_wrap=col not in ("case",))
     for r in report["results"]:
         t = r.get("throughput") or {}
-        table.add_row(r["neuron"], r["case"], r["mode"], Text(r["impl"], style=IMPL_STYLE.get(r["impl"], "")),
+        table.add_row(f"{r['neuron']}/{r['case']}", r["mode"], Text(r["impl"], style=IMPL_STYLE.get(r["impl"], "")),
                       seconds(r.get("median_s")), spread(r), str(r.get("repeats", "-")),
                       rate(t.get("neuron_steps_per_s")), rate(t.get("sequences_per_s")),
                       size(r.get("peak_mem_bytes")), ratio(r.get("sol_ratio")),
@@ -142,3 +142,22 @@ def bench_markdown(report: dict) -> str:
     methods = sorted({r["mem_method"] for r in report["results"] if r.get("mem_method")})
     lines += ["", f"Device {_device(report)}; peak memory: {', '.join(methods) or 'not measured'}."]
     return "\n".join(lines) + "\n"
+
+
+def profile_table(result: dict) -> Table:
+    """Top operators by self CPU time, over ``calls`` profiled calls."""
+    cuda = result["device"].startswith("cuda")
+    table = Table(title=f"profile {result['neuron']}/{result['case']} {result['impl']} {result['mode']} "
+                        f"({result['calls']} calls, {result['device']}, {result['dtype']})", header_style="bold")
+    columns = [("operator", "left"), ("calls", "right"), ("self CPU", "right"), ("% self", "right"),
+               ("CPU total", "right")] + ([("self CUDA", "right")] if cuda else [])
+    for col, justify in columns:
+        table.add_column(col, justify=justify, overflow="fold")
+    total = result["total_self_cpu_us"] or 1.0
+    for op in result["operators"]:
+        row = [op["name"], str(op["calls"]), seconds(op["self_cpu_us"] * 1e-6),
+               f"{op['self_cpu_us'] / total:.1%}", seconds(op["cpu_total_us"] * 1e-6)]
+        if cuda:
+            row.append(seconds(op["self_device_us"] * 1e-6))
+        table.add_row(*row)
+    return table
