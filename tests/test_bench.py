@@ -300,3 +300,69 @@ def test_cuda_peak_memory_rises_with_batch(tmp_path):
         peaks[batch] = memory.cuda_peak(built.call("native", "train"), "cuda")
         built.close()
     assert peaks[512] > 4 * peaks[8] > 0
+
+
+# ---- sweep and profile ------------------------------------------------------------------------------
+def test_parse_vary():
+    from snnbench.bench import sweep
+    from snnbench.errors import SnnbenchError
+
+    assert sweep.parse_vary("steps=10,100,1000") == ("steps", [10, 100, 1000])
+    assert sweep.parse_vary("threshold=0.05, 0.1") == ("threshold", [0.05, 0.1])
+    for bad in ("steps", "steps=", "steps=10", "steps=10,x", "steps=10,10", "batch=0,4", "=1,2"):
+        with pytest.raises(SnnbenchError):
+            sweep.parse_vary(bad)
+
+
+def test_varied_cases_are_valid_cases(tmp_path):
+    from snnbench.bench import sweep
+
+    case = _tiny_case(tmp_path)
+    points = sweep.varied_cases(case, "hidden_size", [8, 16])
+    assert [p.params["hidden_size"] for p in points] == [8, 16]
+    assert [sweep.value_of({"case_spec": cases.to_spec(p)}, "hidden_size") for p in points] == [8, 16]
+    for p in points:  # names survive the round trip through a report's case_spec
+        assert cases.from_spec(cases.to_spec(p), "test").name == p.name
+    with pytest.raises(Exception, match="sample_shape"):
+        sweep.varied_cases(case, "input_size", [8, 16])   # 16 needs sample_shape [16]
+
+
+def test_sweep_writes_report_and_png(tiny_file, tmp_path):
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    result = run("sweep", "slstm", "--case-file", tiny_file, "--vary", "batch=2,6", "--quick", "--no-memory",
+                 "--impl", "native", "--json", out, "--png", png)
+    assert result.exit_code == 0, result.output
+    report = results.load(out, "bench")
+    assert report["sweep"] == {"key": "batch", "values": [2, 6], "case": "tiny"}
+    assert sorted({r["case_spec"]["batch"] for r in report["results"]}) == [2, 6]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_bad_vary_exits_2(tiny_file, tmp_path):
+    result = run("sweep", "slstm", "--case-file", tiny_file, "--vary", "colour=1,2", "--json", tmp_path / "s.json")
+    assert result.exit_code == 2 and "colour" in result.output
+
+
+def test_plot_without_matplotlib_is_one_line_error(monkeypatch):
+    import sys
+
+    from snnbench.bench import plot
+    from snnbench.errors import SnnbenchError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import matplotlib -> ImportError
+    with pytest.raises(SnnbenchError, match=r"snnbench\[plot\]"):
+        plot.require_matplotlib()
+
+
+def test_profile_prints_operators_and_writes_chrome_trace(tiny_file, tmp_path):
+    trace = tmp_path / "trace.json"
+    result = run("profile", "slstm", "--case-file", tiny_file, "--mode", "train", "--calls", "1", "--trace", trace)
+    assert result.exit_code == 0, result.output
+    assert "aten::" in result.output and str(trace) in result.output.replace("\n", "")
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(str(e.get("name", "")).startswith("aten::") for e in events)
+
+
+def test_profile_bad_impl_exits_2(tiny_file):
+    result = run("profile", "slstm", "--case-file", tiny_file, "--impl", "all")
+    assert result.exit_code == 2
