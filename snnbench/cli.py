@@ -91,9 +91,9 @@ def bench_options(device: str, dtype: str, mode: str, impl: str, threads: Option
     settings = timing.Settings.quick() if quick else timing.Settings()
     if min_time is not None:
         settings = bench_runner.with_min_time(settings, min_time)
-    return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.dtype(dtype),
-                                modes=bench_runner.modes(mode), impls=bench_runner.impls(impl),
-                                threads=bench_runner.threads(threads), timing=settings, memory=memory)
+    return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.parse_dtype(dtype),
+                                modes=bench_runner.parse_modes(mode), impls=bench_runner.parse_impls(impl),
+                                threads=bench_runner.apply_threads(threads), timing=settings, memory=memory)
 
 
 @app.command()
@@ -123,12 +123,13 @@ def bench(
     if not selected:
         raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
     with progress_bar() as bar:
-        task = bar.add_task("bench", total=len(selected) * len(options.modes), current="")
+        task = bar.add_task("bench", total=len(selected) * len(options.modes) * (len(options.impls) + 1),
+                            current="")
 
-        def advance(done_case, done_mode: str) -> None:
-            bar.update(task, advance=1, current=f"{done_case.neuron}/{done_case.name} {done_mode}")
+        def advance(record: dict) -> None:
+            bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['mode']}")
 
-        report = bench_runner.run_bench(selected, options, on_result=advance)
+        report = bench_runner.run(selected, options, on_result=advance)
     path = results.save(report, json_path or results.default_path("bench"))
     bench_render.print_bench(report, console, str(path))
 
@@ -164,10 +165,11 @@ def sweep(
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case to vary; name one with --case")
     with progress_bar() as bar:
-        task = bar.add_task("sweep", total=len(values) * len(options.modes), current="")
+        task = bar.add_task("sweep", total=len(values) * len(options.modes) * (len(options.impls) + 1),
+                            current="")
 
-        def advance(done_case, done_mode: str) -> None:
-            bar.update(task, advance=1, current=f"{done_case.name} {done_mode}")
+        def advance(record: dict) -> None:
+            bar.update(task, advance=1, current=f"{record['case']} {record['mode']}")
 
         report = sweep_mod.run_sweep(base, key, values, options, on_result=advance)
     path = results.save(report, json_path or results.default_path("sweep"))
@@ -197,10 +199,10 @@ def profile(
     from snnbench.bench import runner as bench_runner
 
     device = runner.check_device(device)
-    (impl_name,) = bench_runner.impls(impl) if impl != "all" else (None,)
+    (impl_name,) = bench_runner.parse_impls(impl) if impl != "all" else (None,)
     if impl_name is None:
         raise SnnbenchError("--impl must be native or reference for a profile")
-    (mode_name,) = bench_runner.modes(mode) if mode != "all" else (None,)
+    (mode_name,) = bench_runner.parse_modes(mode) if mode != "all" else (None,)
     if mode_name is None:
         raise SnnbenchError("--mode must be forward or train for a profile")
     if calls < 1 or top < 1:
@@ -208,7 +210,7 @@ def profile(
     (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case; name one with --case")
-    result = profile_mod.profile_case(base, impl_name, mode_name, device, bench_runner.dtype(dtype), calls, top,
+    result = profile_mod.profile_case(base, impl_name, mode_name, device, bench_runner.parse_dtype(dtype), calls, top,
                                       trace)
     console.print(bench_render.profile_table(result))
     console.print(f"Chrome trace: {result['trace']}  (open in chrome://tracing or ui.perfetto.dev)",

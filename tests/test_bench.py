@@ -366,3 +366,15 @@ def test_profile_prints_operators_and_writes_chrome_trace(tiny_file, tmp_path):
 def test_profile_bad_impl_exits_2(tiny_file):
     result = run("profile", "slstm", "--case-file", tiny_file, "--impl", "all")
     assert result.exit_code == 2
+
+
+def test_run_bench_as_the_gate_calls_it(tmp_path):
+    """The gate re-runs a bench report's cases: run_bench(cases, modes, impls, device, threads, quick,
+    on_result=...), impls as named in the records (so 'sol' may be among them)."""
+    from snnbench.bench.runner import run_bench
+
+    seen = []
+    report = run_bench([_tiny_case(tmp_path)], ["train"], ["native", "sol"], "cpu", None, True,
+                       on_result=seen.append, memory=False)
+    assert [(r["mode"], r["impl"]) for r in report["results"]] == [("train", "native"), ("train", "sol")]
+    assert seen == report["results"]

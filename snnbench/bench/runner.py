@@ -37,25 +37,25 @@ class Options:
     memory: bool = True
 
 
-def modes(choice: str) -> tuple[str, ...]:
+def parse_modes(choice: str) -> tuple[str, ...]:
     if choice not in MODE_CHOICES:
         raise SnnbenchError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got '{choice}'")
     return workload.MODES if choice == "all" else (choice,)
 
 
-def impls(choice: str) -> tuple[str, ...]:
+def parse_impls(choice: str) -> tuple[str, ...]:
     if choice not in IMPL_CHOICES:
         raise SnnbenchError(f"--impl must be one of {', '.join(IMPL_CHOICES)}, got '{choice}'")
     return workload.IMPLS if choice == "all" else (choice,)
 
 
-def dtype(choice: str) -> str:
+def parse_dtype(choice: str) -> str:
     if choice not in DTYPE_CHOICES:
         raise SnnbenchError(f"--dtype must be one of {', '.join(DTYPE_CHOICES)}, got '{choice}'")
     return choice
 
 
-def threads(n: int | None) -> int:
+def apply_threads(n: int | None) -> int:
     if n is None:
         return torch.get_num_threads()
     if n < 1:
@@ -189,9 +189,9 @@ def _peaks(built: workload.Workload, case: Case, mode: str, options: Options, im
     return out
 
 
-def run_bench(selected: list[Case], options: Options,
-              on_result: Callable[[Case, str], None] | None = None, **extra) -> dict:
-    """Every selected case in every chosen mode; the bench report."""
+def run(selected: list[Case], options: Options, on_result: Callable[[dict], None] | None = None,
+        **extra) -> dict:
+    """Every selected case in every chosen mode; the bench report. ``on_result`` sees each record."""
     records, comparisons = [], []
     for case in selected:
         for mode in options.modes:
@@ -199,9 +199,23 @@ def run_bench(selected: list[Case], options: Options,
             records += rows
             comparisons += pairs
             if on_result:
-                on_result(case, mode)
+                for row in rows:
+                    on_result(row)
     return results.new_report("bench", env.collect(options.device), records, comparisons=comparisons,
                               settings=settings_record(options), **extra)
+
+
+def run_bench(selected: list[Case], modes: list[str], impls: list[str], device: str = "cpu",
+              threads: int | None = None, quick: bool = False, on_result: Callable[[dict], None] | None = None,
+              dtype: str = "float32", memory: bool = True, **extra) -> dict:
+    """Run cases as a report's rows ran them (the gate's entry point): modes and impls as named in
+    the records ("sol" is always run), threads as the report's environment had them."""
+    options = Options(device=device, dtype=parse_dtype(dtype),
+                      modes=tuple(m for m in dict.fromkeys(modes) if m in workload.MODES),
+                      impls=tuple(i for i in dict.fromkeys(impls) if i in workload.IMPLS),
+                      threads=apply_threads(threads),
+                      timing=timing.Settings.quick() if quick else timing.Settings(), memory=memory)
+    return run(selected, options, on_result, **extra)
 
 
 def settings_record(options: Options) -> dict:

@@ -71,8 +71,8 @@ def varied_cases(case: Case, key: str, values: list[Any]) -> list[Case]:
 
 
 def run_sweep(case: Case, key: str, values: list[Any], options: runner.Options,
-              on_result: Callable[[Case, str], None] | None = None) -> dict:
+              on_result: Callable[[dict], None] | None = None) -> dict:
     """The bench report of every point, with ``sweep``: {key, values, case}."""
     points = varied_cases(case, key, values)
-    return runner.run_bench(points, options, on_result=on_result,
+    return runner.run(points, options, on_result=on_result,
                             sweep={"key": key, "values": values, "case": case.name})
