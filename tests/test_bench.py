@@ -202,6 +202,19 @@ def test_cpu_peak_memory_rises_with_batch(tmp_path):
     assert peaks[512] - peaks[8] > 30 * 2 ** 20
 
 
+def test_cpu_peak_memory_does_not_inherit_the_parents_size(tmp_path):
+    """The child is forked from this process: its ru_maxrss starts at our size, its VmHWM does not."""
+    case = _tiny_case(tmp_path)
+    adapter = registry.get("slstm").adapter
+    built = workload.build(adapter, case, torch.float32, "cpu")
+    shapes = built.output_shapes
+    built.close()
+    ballast = torch.ones(64 * 2 ** 20)          # 256 MiB resident in the parent
+    peak, _ = memory.cpu_peak(cases.to_spec(case), "native", "forward", "float32", shapes, 1)
+    assert float(ballast[-1]) == 1.0
+    assert peak < 32 * 2 ** 20                  # a 4 x 3 x 8 case needs far less than the ballast
+
+
 # ---- the command line -------------------------------------------------------------------------------
 def test_bench_quick_writes_a_loadable_report(tiny_file, tmp_path):
     out = tmp_path / "b.json"

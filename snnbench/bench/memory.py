@@ -5,10 +5,10 @@ process (``python -m snnbench.bench.memory``, its request as JSON on stdin), so 
 measurement allocated or cached is in the way. The child builds the module, input and upstream
 tensors, runs the call once (lazy initialisation is not the call's memory), then ``CALLS``
 times: free what it can (``gc.collect``, glibc ``malloc_trim``), take its idle RSS as the
-baseline, reset the kernel's high-water mark (``/proc/self/clear_refs``), run the call, read peak
-RSS (``resource.getrusage().ru_maxrss``) minus the baseline. The smallest of these is reported:
-RSS has a noise floor of a few MiB (pages the allocator or the threads touch differently from
-run to run), which only ever adds. Where the high-water mark cannot be reset
+baseline, reset the kernel's high-water mark (``/proc/self/clear_refs``), run the call, read the
+peak RSS (``VmHWM``; see :func:`_peak_rss_bytes` for why not ``ru_maxrss``) minus the baseline.
+The smallest of these is reported (RSS noise only ever adds). The peak is what the process
+really held: tensors plus the allocator's own overhead. Where the high-water mark cannot be reset
 the child skips the warm-up call instead (``mem_method = "cpu-peak-rss-subprocess-noreset"``).
 
 CUDA (``mem_method = "cuda-max-memory-allocated"``): in process, after timing:
@@ -65,7 +65,17 @@ def _rss_bytes() -> int:
     return _status_bytes("VmRSS")
 
 
-def _maxrss_bytes() -> int:
+def _peak_rss_bytes() -> int:
+    """This process's peak RSS: the kernel's high-water mark of its own memory map (VmHWM).
+
+    Not ``getrusage().ru_maxrss``: on Linux that is also at least the peak of the memory map the
+    process had before ``exec`` (the parent's, which the child was forked from), so a child of a
+    big parent would report the parent's size. ``ru_maxrss`` is the fallback where there is no
+    /proc.
+    """
+    hwm = _status_bytes("VmHWM")
+    if hwm:
+        return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024   # bytes on macOS, kB on Linux
 
@@ -104,7 +114,7 @@ def child_measure(request: dict) -> dict:
         _trim()
         baseline = _rss_bytes()
         fn()
-        peaks = [_maxrss_bytes() - baseline]
+        peaks = [_peak_rss_bytes() - baseline]
     else:
         fn()
         peaks = []
@@ -113,7 +123,7 @@ def child_measure(request: dict) -> dict:
             baseline = _rss_bytes()
             _reset_high_water_mark()
             fn()
-            peaks.append(_maxrss_bytes() - baseline)
+            peaks.append(_peak_rss_bytes() - baseline)
     built.close()
     return {"peak_bytes": max(0, min(peaks)), "peaks_bytes": peaks,
             "mem_method": CPU_METHOD if can_reset else CPU_METHOD_NORESET}
