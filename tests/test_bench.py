@@ -236,7 +236,8 @@ def test_bench_quick_writes_a_loadable_report(tiny_file, tmp_path):
     assert by_impl["sol"]["sol_ratio"] is None and by_impl["sol"]["peak_mem_bytes"] is None
     for impl in ("native", "reference"):
         assert by_impl[impl]["sol_ratio"] == pytest.approx(by_impl[impl]["median_s"] / by_impl["sol"]["median_s"])
-        assert by_impl[impl]["peak_mem_bytes"] > 0
+        # measured (a tiny case may need no page beyond what the allocator already holds: 0 is honest)
+        assert isinstance(by_impl[impl]["peak_mem_bytes"], int) and by_impl[impl]["peak_mem_bytes"] >= 0
         assert by_impl[impl]["mem_method"].startswith("cpu-peak-rss-subprocess")
     (comparison,) = report["comparisons"]
     assert COMPARISON_KEYS <= set(comparison)
