@@ -392,3 +392,16 @@ def test_run_bench_as_the_gate_calls_it(tmp_path):
                        on_result=seen.append, memory=False)
     assert [(r["mode"], r["impl"]) for r in report["results"]] == [("train", "native"), ("train", "sol")]
     assert seen == report["results"]
+
+
+def test_cpu_train_peak_counts_the_gradients(tmp_path):
+    """A train call allocates a gradient for every weight: its peak is at least their size (the
+    gradients of the previous call are freed before the baseline, not counted in it)."""
+    case = _tiny_case(tmp_path, steps=4, batch=2, sample_shape=(512,)).with_params(input_size=512, hidden_size=512)
+    adapter = registry.get("slstm").adapter
+    built = workload.build(adapter, case, torch.float32, "cpu")
+    shapes = built.output_shapes
+    weight_bytes = sum(p.numel() * 4 for p in built.pair.native.parameters())   # 8 MiB of weights
+    built.close()
+    peak, _ = memory.cpu_peak(cases.to_spec(case), "reference", "train", "float32", shapes, 1)
+    assert peak >= weight_bytes

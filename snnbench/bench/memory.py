@@ -44,7 +44,11 @@ class MeasurementFailed(RuntimeError):
 
 
 # ---- CUDA, in process -------------------------------------------------------------------------
-def cuda_peak(fn: Callable[[], None], device: str) -> int:
+def cuda_peak(fn: Callable[[], None], device: str, before: Callable[[], None] | None = None) -> int:
+    """Peak bytes allocated during ``fn()`` above those allocated before it (after ``before()``,
+    which frees what earlier calls left behind, e.g. gradients)."""
+    if before is not None:
+        before()
     torch.cuda.synchronize(device)
     gc.collect()
     baseline = torch.cuda.memory_allocated(device)
@@ -111,6 +115,7 @@ def child_measure(request: dict) -> dict:
     torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # start the thread pools
     can_reset = _reset_high_water_mark()
     if not can_reset:
+        built.clear_grads()
         _trim()
         baseline = _rss_bytes()
         fn()
@@ -119,6 +124,7 @@ def child_measure(request: dict) -> dict:
         fn()
         peaks = []
         for _ in range(request.get("calls", CALLS)):
+            built.clear_grads()
             _trim()
             baseline = _rss_bytes()
             _reset_high_water_mark()

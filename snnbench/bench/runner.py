@@ -180,7 +180,8 @@ def _peaks(built: workload.Workload, case: Case, mode: str, options: Options, im
     for impl in impls_:
         try:
             if options.device.startswith("cuda"):
-                out[impl] = (memory.cuda_peak(built.call(impl, mode), options.device), memory.CUDA_METHOD)
+                out[impl] = (memory.cuda_peak(built.call(impl, mode), options.device, built.clear_grads),
+                             memory.CUDA_METHOD)
             else:
                 out[impl] = memory.cpu_peak(cases.to_spec(case), impl, mode, options.dtype,
                                             built.output_shapes, options.threads)

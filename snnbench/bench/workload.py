@@ -53,6 +53,16 @@ class Workload:
             self.calls[key] = _make_call(self, impl, mode)
         return self.calls[key]
 
+    def clear_grads(self) -> None:
+        """Free the gradients a train call left behind, so a memory baseline does not hold them."""
+        for module in (self.pair.native, self.pair.reference):
+            for p in module.parameters():
+                p.grad = None
+        for fn in self.calls.values():
+            leaf = getattr(fn, "leaf", None)
+            if leaf is not None:
+                leaf.grad = None
+
     def close(self) -> None:
         self.adapter.cleanup(self.pair)
 
@@ -91,6 +101,7 @@ def _make_call(workload: Workload, impl: str, mode: str) -> Callable[[], None]:
         loss = sum((trace[name] * g).sum() for name, g in upstream.items())
         loss.backward()
 
+    train.leaf = x
     return train
 
 
