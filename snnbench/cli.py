@@ -82,6 +82,141 @@ def compare(
     raise typer.Exit(runner.exit_code(report))
 
 
+def bench_options(device: str, dtype: str, mode: str, impl: str, threads: Optional[int], quick: bool,
+                  min_time: Optional[float], memory: bool = True):
+    from snnbench import runner
+    from snnbench.bench import runner as bench_runner
+    from snnbench.bench import timing
+
+    settings = timing.Settings.quick() if quick else timing.Settings()
+    if min_time is not None:
+        settings = bench_runner.with_min_time(settings, min_time)
+    return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.parse_dtype(dtype),
+                                modes=bench_runner.parse_modes(mode), impls=bench_runner.parse_impls(impl),
+                                threads=bench_runner.apply_threads(threads), timing=settings, memory=memory)
+
+
+@app.command()
+@handled
+def bench(
+    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
+    case: Optional[List[str]] = typer.Option(None, "--case", help="run only this case (repeatable)"),
+    case_file: Optional[Path] = typer.Option(None, "--case-file", help="run this file's bench cases instead"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
+    mode: str = typer.Option("all", "--mode", help="forward (no_grad), train (forward + backward) or all"),
+    impl: str = typer.Option("all", "--impl", help="native (ours), reference or all"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads(N)"),
+    quick: bool = typer.Option(False, "--quick", help="few repeats: a smoke run, not a measurement"),
+    min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per impl (default 1)"),
+    no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/bench-*.json)"),
+    shard: Optional[str] = typer.Option(None, "--shard", help="run only shard I of N (I/N), for CI matrices"),
+) -> None:
+    """How fast, how much memory: ours against the reference, with the speed of light. Exit 0, or 2."""
+    from snnbench import results, runner
+    from snnbench.bench import render as bench_render
+    from snnbench.bench import runner as bench_runner
+
+    options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory)
+    selected = runner.collect_cases(neurons, case, case_file, bench_only=True, shard=runner.parse_shard(shard))
+    if not selected:
+        raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
+    with progress_bar() as bar:
+        task = bar.add_task("bench", total=len(selected) * len(options.modes) * (len(options.impls) + 1),
+                            current="")
+
+        def advance(record: dict) -> None:
+            bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['mode']}")
+
+        report = bench_runner.run(selected, options, on_result=advance)
+    path = results.save(report, json_path or results.default_path("bench"))
+    bench_render.print_bench(report, console, str(path))
+
+
+@app.command()
+@handled
+def sweep(
+    neuron: str = typer.Argument(..., help="one neuron"),
+    vary: str = typer.Option(..., "--vary", help="KEY=V1,V2,...: steps, batch or a params key"),
+    case: Optional[str] = typer.Option(None, "--case", help="the case to vary (default: its first bench case)"),
+    case_file: Optional[Path] = typer.Option(None, "--case-file", help="take the case from this file"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
+    mode: str = typer.Option("forward", "--mode", help="forward, train or all"),
+    impl: str = typer.Option("all", "--impl", help="native, reference or all"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads(N)"),
+    quick: bool = typer.Option(False, "--quick", help="few repeats: a smoke run, not a measurement"),
+    min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per impl (default 1)"),
+    no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/sweep-*.json)"),
+    png: Optional[Path] = typer.Option(None, "--png", help="plot path (default: the report's, .png)"),
+) -> None:
+    """Bench one case over a range of one parameter; write the report and a PNG plot."""
+    from snnbench import results, runner
+    from snnbench.bench import plot
+    from snnbench.bench import render as bench_render
+    from snnbench.bench import sweep as sweep_mod
+
+    plot.require_matplotlib()
+    options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory)
+    key, values = sweep_mod.parse_vary(vary)
+    (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
+    if base is None:
+        raise SnnbenchError(f"{neuron}: no bench case to vary; name one with --case")
+    with progress_bar() as bar:
+        task = bar.add_task("sweep", total=len(values) * len(options.modes) * (len(options.impls) + 1),
+                            current="")
+
+        def advance(record: dict) -> None:
+            bar.update(task, advance=1, current=f"{record['case']} {record['mode']}")
+
+        report = sweep_mod.run_sweep(base, key, values, options, on_result=advance)
+    path = results.save(report, json_path or results.default_path("sweep"))
+    picture = plot.sweep_png(report, png or path.with_suffix(".png"))
+    bench_render.print_bench(report, console, str(path))
+    console.print(f"plot: {picture}", highlight=False)
+
+
+@app.command()
+@handled
+def profile(
+    neuron: str = typer.Argument(..., help="one neuron"),
+    case: Optional[str] = typer.Option(None, "--case", help="the case (default: its first bench case)"),
+    case_file: Optional[Path] = typer.Option(None, "--case-file", help="take the case from this file"),
+    impl: str = typer.Option("native", "--impl", help="native or reference"),
+    mode: str = typer.Option("forward", "--mode", help="forward or train"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
+    calls: int = typer.Option(3, "--calls", help="profiled calls (after one warm-up call)"),
+    top: int = typer.Option(15, "--top", help="operators shown"),
+    trace: Optional[Path] = typer.Option(None, "--trace", help="Chrome trace path (default: reports/traces/...)"),
+) -> None:
+    """Run one case under torch.profiler: top operators by self time, and a Chrome trace file."""
+    from snnbench import runner
+    from snnbench.bench import profile as profile_mod
+    from snnbench.bench import render as bench_render
+    from snnbench.bench import runner as bench_runner
+
+    device = runner.check_device(device)
+    (impl_name,) = bench_runner.parse_impls(impl) if impl != "all" else (None,)
+    if impl_name is None:
+        raise SnnbenchError("--impl must be native or reference for a profile")
+    (mode_name,) = bench_runner.parse_modes(mode) if mode != "all" else (None,)
+    if mode_name is None:
+        raise SnnbenchError("--mode must be forward or train for a profile")
+    if calls < 1 or top < 1:
+        raise SnnbenchError("--calls and --top must be positive")
+    (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
+    if base is None:
+        raise SnnbenchError(f"{neuron}: no bench case; name one with --case")
+    result = profile_mod.profile_case(base, impl_name, mode_name, device, bench_runner.parse_dtype(dtype), calls, top,
+                                      trace)
+    console.print(bench_render.profile_table(result))
+    console.print(f"Chrome trace: {result['trace']}  (open in chrome://tracing or ui.perfetto.dev)",
+                  highlight=False)
+
+
 @app.command()
 @handled
 def report(

@@ -14,6 +14,27 @@ Schema history (``schema_version``):
    ``findings`` (where the reference departs from its documentation), ``case_spec``,
    ``tolerance``, ``duration_s``.
 
+   A bench report also has ``settings`` ({threads, warmup_calls, warmup_s, min_time_s,
+   min_repeats, max_repeats, memory}) and ``comparisons``. A bench record, one per neuron, case,
+   mode and impl: ``neuron``, ``case``, ``device``, ``dtype``, ``mode`` ("forward": one sequence
+   under no_grad | "train": the same plus backward of sum_f sum(out_f * upstream_f), a fixed
+   random upstream per output field), ``impl`` ("native" | "reference" | "sol": the case's
+   speed-of-light work, timed in the same run), ``samples_s`` (raw seconds of each timed call,
+   one call = one full sequence of T steps; sample i of every impl of a case and mode comes from
+   the same interleaved round i), ``median_s``, ``iqr_s`` (q75 - q25), ``repeats``,
+   ``throughput`` ({``neuron_steps_per_s``: numel of one output sample x T x B / median_s,
+   ``sequences_per_s``: B / median_s}), ``peak_mem_bytes`` (peak above idle during one call;
+   null for "sol" or when not measured), ``mem_method`` ("cpu-peak-rss-subprocess",
+   "cpu-peak-rss-subprocess-noreset" or "cuda-max-memory-allocated"; see bench/memory.py),
+   ``sol_ratio`` (median_s / the sol row's median_s; null for the sol row), ``warnings`` (list of
+   strings: noise, skipped or failed impls), ``case_spec``; the sol row adds ``sol_work`` (what
+   the work is). Medians and throughputs are null when an impl could not run.
+
+   A comparison, one per neuron, case and mode where both impls ran: ``neuron``, ``case``,
+   ``device``, ``dtype``, ``mode``, ``speedup`` (median over pairs of reference_s / native_s: > 1
+   means ours is faster), ``ci`` ([lo, hi], 95% percentile bootstrap of that median), ``ratios``
+   (the raw paired ratios), ``n_pairs``.
+
 Reading: a file with a newer schema than this version knows is refused with one line; older
 versions are upgraded step by step by the functions in ``UPGRADES``.
 """
@@ -149,11 +170,20 @@ def load(path: str | Path, kind: str | None = None) -> dict:
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise ReportError(f"{path}: malformed report: 'results' must be a list of records")
     required = ("neuron", "case", "device", "dtype", "verdict") if report["kind"] == "compare" else \
-        ("neuron", "case", "device", "mode", "impl")
+        ("neuron", "case", "device", "dtype", "mode", "impl", "samples_s", "median_s")
     for i, record in enumerate(results):
         missing = [k for k in required if k not in record]
         if missing:
             raise ReportError(f"{path}: malformed report: result {i} lacks {', '.join(missing)}")
+    if report["kind"] == "bench":
+        comparisons = report.get("comparisons")
+        if not isinstance(comparisons, list) or not all(isinstance(c, dict) for c in comparisons):
+            raise ReportError(f"{path}: malformed report: 'comparisons' must be a list of records")
+        for i, c in enumerate(comparisons):
+            missing = [k for k in ("neuron", "case", "device", "dtype", "mode", "speedup", "ci", "ratios",
+                                   "n_pairs") if k not in c]
+            if missing:
+                raise ReportError(f"{path}: malformed report: comparison {i} lacks {', '.join(missing)}")
     if not isinstance(report.get("environment"), dict):
         raise ReportError(f"{path}: malformed report: no 'environment'")
     return report

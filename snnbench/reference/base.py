@@ -132,6 +132,29 @@ class Adapter:
     def cleanup(self, pair: Pair) -> None:
         """Undo global side effects of building a reference (e.g. registries of instances)."""
 
+    # ---- benchmarking ----------------------------------------------------------------------
+    def speed_of_light(self, case: Case, dtype: torch.dtype, device: str, mode: str = "forward"):
+        """A callable doing the work this case cannot avoid, timed beside ours and theirs
+        (see snnbench/bench/sol.py). ``mode`` is "forward" or "train" (forward and backward).
+
+        Default, for elementwise neurons: a copy of the bytes the neuron must touch, its input and
+        every output field (read and written again by the backward pass in train mode). Neurons
+        whose cost is matmuls or convolutions override this with those.
+        """
+        from snnbench import inputs
+        from snnbench.bench import sol
+
+        pair = self.build(case, dtype, device)
+        try:
+            x = inputs.make_input(case, dtype, device)
+            with torch.no_grad():
+                trace = self.run_native(pair.native, x, self.initial_state(case, dtype, device))
+            numel = x.numel() + sum(trace[f].numel() for f in self.fields)
+        finally:
+            self.cleanup(pair)
+        return sol.copy_bytes(numel, dtype, device, passes=2 if mode == "train" else 1,
+                              what="input and outputs")
+
 
 def _get(module: torch.nn.Module, dotted: str):
     obj: Any = module

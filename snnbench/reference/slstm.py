@@ -119,5 +119,25 @@ class SLSTMAdapter(Adapter):
             native.init_hidden = init_hidden
         return {"spk": spk, "syn": syn, "mem": mem}
 
+    def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
+        """The matmuls no SLSTM can avoid: the input projection (T*B, I) @ (I, 4H) and, when the
+        state carries (input_size == hidden_size), one recurrent (B, H) @ (H, 4H) per step. With
+        input_size != hidden_size the reference zeroes the state every step, so W_hh @ 0 is no
+        work. Train mode adds the backward products: d(input) and d(W_ih) of the projection, and
+        d(mem) per step plus one d(W_hh) over all steps: about three times the forward."""
+        from snnbench.bench.sol import MatMul, matmuls
+
+        p = case.params
+        rows, inp, hid = case.steps * case.batch, p["input_size"], p["hidden_size"]
+        recurrent = inp == hid
+        products = [MatMul(rows, inp, 4 * hid)]
+        if recurrent:
+            products.append(MatMul(case.batch, hid, 4 * hid, repeat=case.steps))
+        if mode == "train":
+            products += [MatMul(rows, 4 * hid, inp), MatMul(4 * hid, rows, inp)]
+            if recurrent:
+                products += [MatMul(case.batch, 4 * hid, hid, repeat=case.steps), MatMul(4 * hid, rows, hid)]
+        return matmuls(products, dtype, device, what=mode)
+
     def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
         return trace["mem"].detach() - pair.reference.threshold.detach()
