@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from snnbench import inputs
 from snnbench.cases import Case, thaw
 from snnbench.neurons.sconv2dlstm import SConv2dLSTM
-from snnbench.reference import snntorch_options
-from snnbench.reference.base import Adapter, Pair, Trace, run_reference_guarded
+from snnbench.reference.base import Pair, Trace
+from snnbench.reference.snntorch_lstm import SnntorchLSTMAdapter
 
 SIZE_KEYS = ("kernel_size", "max_pool", "avg_pool")
 
@@ -23,12 +22,11 @@ def _size(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-class SConv2dLSTMAdapter(Adapter):
+class SConv2dLSTMAdapter(SnntorchLSTMAdapter):
     neuron = "sconv2dlstm"
-    library = "snntorch"
     reference_path = "snntorch.SConv2dLSTM"
     description = "spiking convolutional LSTM cell (syn = cell state, mem = hidden state)"
-    state_fields = ("syn", "mem")
+    native_class = SConv2dLSTM
     weight_map = {
         "conv_weight": "conv.weight",
         "conv_bias": "conv.bias",
@@ -61,15 +59,11 @@ class SConv2dLSTMAdapter(Adapter):
             if height % size[0] or width % size[1]:
                 raise case.error(f"params.{key}", f"pool size {thaw(p[key])!r} must divide the image size "
                                                   f"{height}x{width}")
-        reset = p.get("reset_mechanism", "none")
-        if reset not in ("subtract", "zero", "none"):
-            raise case.error("params.reset_mechanism", f"must be 'subtract', 'zero' or 'none', got {reset!r}")
         threshold = p.get("threshold", 1.0)
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
             raise case.error("params.threshold", "must be a number (a list would broadcast over the "
                                                  "image's last axis W in the reference, not over channels)")
-        for key, value in p.items():
-            snntorch_options.validate(case, key, value)
+        self.validate_common(case)
 
     @staticmethod
     def _pair(case: Case, key: str, value) -> tuple[int, int]:
@@ -86,83 +80,19 @@ class SConv2dLSTMAdapter(Adapter):
             if p.get(key, 0) and p.get("reset_mechanism", "none") != "none":
                 notes.append(f"with {key} the reset comes from the unpooled mem but spikes from the pooled "
                              f"mem: neurons are reset without an emitted spike, and spikes do not reset")
-        if p.get("inhibition"):
-            notes.append("reference ignores inhibition=True (fire() never applies it)")
-        if p.get("reset_mechanism", "none") == "zero":
-            notes.append("reset 'zero' resets mem only (syn is never reset); the reference runs the "
-                         "convolution twice")
-        if self._float32_threshold_grad(case):
-            notes.append("in float64 runs the reference's reset signal is float32, so reset * threshold and the "
-                         "threshold's gradient through it are computed in float32 (judged at float32 tolerance)")
         if p.get("state_quant"):
             notes.append("state_quant returns float32 syn and mem (its levels are float32) in float64 runs")
-        threshold = p.get("threshold", 1.0)
-        if isinstance(threshold, (int, float)) and threshold >= 1.0:
-            notes.append("mem = o*tanh(c) < 1, so a threshold >= 1 can never be crossed")
-        return notes
+        return notes + self.common_findings(case, twice="the convolution")
 
-    def _float32_threshold_grad(self, case: Case) -> bool:
-        return bool(case.params.get("learn_threshold")) and case.params.get("reset_mechanism") == "subtract"
-
-    def gradient_precision(self, case: Case, dtype: str) -> dict[str, str]:
-        return {"threshold": "float32"} if dtype == "float64" and self._float32_threshold_grad(case) else {}
-
-    # ---- building and running --------------------------------------------------------------
-    def build(self, case: Case, dtype: torch.dtype, device: str) -> Pair:
+    def constructor_params(self, case: Case) -> dict:
         params = thaw(case.params)
         for key in SIZE_KEYS:
             if key in params:
                 params[key] = _size(params[key])
-        ref_kwargs, our_kwargs = snntorch_options.split_kwargs(params)
-        torch.manual_seed(case.seed * 4 + inputs.WEIGHTS)
-        reference = self.reference_class()(**ref_kwargs)
-        native = SConv2dLSTM(**our_kwargs)
-        pair = Pair(reference.to(device=device, dtype=dtype), native.to(device=device, dtype=dtype))
-        self.copy_weights(pair)
-        return pair
+        return params
 
-    def cleanup(self, pair: Pair) -> None:
-        snntorch_options.clear_instances()
-
-    def initial_state(self, case: Case, dtype, device) -> dict:
-        gen = inputs.generator(case, inputs.STATE)
-        shape = (case.batch, case.params["out_channels"], *case.sample_shape[1:])
-        return {"syn": inputs.make_state(case, shape, dtype, device, gen),
-                "mem": inputs.make_state(case, shape, dtype, device, gen)}
-
-    def run_reference(self, reference, x: torch.Tensor, state0: dict) -> Trace:
-        return run_reference_guarded(self._run_reference, reference, x, state0)
-
-    def _run_reference(self, reference, x, state0) -> Trace:
-        spikes, syns, mems = [], [], []
-        if reference.init_hidden:
-            reference.syn, reference.mem = state0["syn"], state0["mem"]
-            syn = mem = None
-        else:
-            syn, mem = state0["syn"], state0["mem"]
-        for t in range(x.shape[0]):
-            if reference.init_hidden:
-                reference(x[t])
-            else:
-                _, syn, mem = reference(x[t], syn, mem)
-            # The states the module itself holds after the step: what the next step will read.
-            spikes.append(reference.spk)
-            syns.append(reference.syn)
-            mems.append(reference.mem)
-        return {"spk": torch.stack(spikes), "syn": torch.stack(syns), "mem": torch.stack(mems)}
-
-    def run_native(self, native, x: torch.Tensor, state0: dict) -> Trace:
-        spk, syn, mem = native.sequence(x, state0["syn"], state0["mem"])
-        return {"spk": spk, "syn": syn, "mem": mem}
-
-    def step_native(self, native, x_t, previous) -> Trace:
-        native.syn, native.mem = previous["syn"], previous["mem"]
-        init_hidden, native.init_hidden = native.init_hidden, False
-        try:
-            spk, syn, mem = native(x_t)
-        finally:
-            native.init_hidden = init_hidden
-        return {"spk": spk, "syn": syn, "mem": mem}
+    def state_shape(self, case: Case) -> tuple[int, ...]:
+        return (case.batch, case.params["out_channels"], *case.sample_shape[1:])
 
     def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
         """What the reference fires on, minus its threshold, shaped like the spikes: with pooling

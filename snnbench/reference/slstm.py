@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from snnbench import inputs
 from snnbench.cases import Case
 from snnbench.neurons.slstm import SLSTM
-from snnbench.reference import snntorch_options
-from snnbench.reference.base import Adapter, Pair, Trace, run_reference_guarded, tensor_params
+from snnbench.reference.base import Pair, Trace
+from snnbench.reference.snntorch_lstm import SnntorchLSTMAdapter
 
 
-class SLSTMAdapter(Adapter):
+class SLSTMAdapter(SnntorchLSTMAdapter):
     neuron = "slstm"
-    library = "snntorch"
     reference_path = "snntorch.SLSTM"
     description = "spiking LSTM cell (syn = cell state, mem = hidden state)"
-    state_fields = ("syn", "mem")
+    native_class = SLSTM
     weight_map = {
         "weight_ih": "lstm_cell.weight_ih",
         "weight_hh": "lstm_cell.weight_hh",
@@ -33,15 +31,14 @@ class SLSTMAdapter(Adapter):
         if case.sample_shape != (p["input_size"],):
             raise case.error("sample_shape", f"must be [{p['input_size']}] (input_size) for slstm, "
                              f"got {list(case.sample_shape)}")
-        reset = p.get("reset_mechanism", "none")
-        if reset not in ("subtract", "zero", "none"):
-            raise case.error("params.reset_mechanism", f"must be 'subtract', 'zero' or 'none', got {reset!r}")
         threshold = p.get("threshold", 1.0)
         if isinstance(threshold, tuple) and len(threshold) not in (1, p["hidden_size"]):
             raise case.error("params.threshold", f"a list threshold needs 1 or hidden_size "
                              f"({p['hidden_size']}) values, got {len(threshold)}")
-        for key, value in p.items():
-            snntorch_options.validate(case, key, value)
+        self.validate_common(case)
+
+    def state_shape(self, case: Case) -> tuple[int, ...]:
+        return case.batch, case.params["hidden_size"]
 
     def findings(self, case: Case) -> list[str]:
         p = case.params
@@ -49,75 +46,7 @@ class SLSTMAdapter(Adapter):
         if p["input_size"] != p["hidden_size"]:
             notes.append("reference zeroes syn and mem on every call because input_size != hidden_size "
                          "(it compares the state's shape with the input's): no recurrence, no reset")
-        if p.get("inhibition"):
-            notes.append("reference ignores inhibition=True (it only warns)")
-        if p.get("reset_mechanism", "none") == "zero":
-            notes.append("reset 'zero' resets mem only (syn is never reset); the reference runs the LSTM cell twice")
-        if self._float32_threshold_grad(case):
-            notes.append("in float64 runs the reference's reset signal is float32, so reset * threshold and the "
-                         "threshold's gradient through it are computed in float32 (judged at float32 tolerance)")
-        threshold = p.get("threshold", 1.0)
-        if isinstance(threshold, (int, float)) and threshold >= 1.0:
-            notes.append("mem = o*tanh(c) < 1, so a threshold >= 1 can never be crossed")
-        return notes
-
-    def _float32_threshold_grad(self, case: Case) -> bool:
-        return bool(case.params.get("learn_threshold")) and case.params.get("reset_mechanism") == "subtract"
-
-    def gradient_precision(self, case: Case, dtype: str) -> dict[str, str]:
-        return {"threshold": "float32"} if dtype == "float64" and self._float32_threshold_grad(case) else {}
-
-    def build(self, case: Case, dtype: torch.dtype, device: str) -> Pair:
-        ref_kwargs, our_kwargs = snntorch_options.split_kwargs(tensor_params(case.params))
-        torch.manual_seed(case.seed * 4 + inputs.WEIGHTS)
-        reference = self.reference_class()(**ref_kwargs)
-        native = SLSTM(**our_kwargs)
-        pair = Pair(reference.to(device=device, dtype=dtype), native.to(device=device, dtype=dtype))
-        self.copy_weights(pair)
-        return pair
-
-    def cleanup(self, pair: Pair) -> None:
-        snntorch_options.clear_instances()
-
-    def initial_state(self, case: Case, dtype, device) -> dict:
-        gen = inputs.generator(case, inputs.STATE)
-        shape = (case.batch, case.params["hidden_size"])
-        return {"syn": inputs.make_state(case, shape, dtype, device, gen),
-                "mem": inputs.make_state(case, shape, dtype, device, gen)}
-
-    def run_reference(self, reference, x: torch.Tensor, state0: dict) -> Trace:
-        return run_reference_guarded(self._run_reference, reference, x, state0)
-
-    def _run_reference(self, reference, x, state0) -> Trace:
-        spikes, syns, mems = [], [], []
-        if reference.init_hidden:
-            reference.syn, reference.mem = state0["syn"], state0["mem"]
-            syn = mem = None
-        else:
-            syn, mem = state0["syn"], state0["mem"]
-        for t in range(x.shape[0]):
-            if reference.init_hidden:
-                reference(x[t])
-            else:
-                _, syn, mem = reference(x[t], syn, mem)
-            # The states the module itself holds after the step: what the next step will read.
-            spikes.append(reference.spk)
-            syns.append(reference.syn)
-            mems.append(reference.mem)
-        return {"spk": torch.stack(spikes), "syn": torch.stack(syns), "mem": torch.stack(mems)}
-
-    def run_native(self, native, x: torch.Tensor, state0: dict) -> Trace:
-        spk, syn, mem = native.sequence(x, state0["syn"], state0["mem"])
-        return {"spk": spk, "syn": syn, "mem": mem}
-
-    def step_native(self, native, x_t, previous) -> Trace:
-        native.syn, native.mem = previous["syn"], previous["mem"]
-        init_hidden, native.init_hidden = native.init_hidden, False
-        try:
-            spk, syn, mem = native(x_t)
-        finally:
-            native.init_hidden = init_hidden
-        return {"spk": spk, "syn": syn, "mem": mem}
+        return notes + self.common_findings(case, twice="the LSTM cell")
 
     def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
         """The matmuls no SLSTM can avoid: the input projection (T*B, I) @ (I, 4H) and, when the
