@@ -166,21 +166,14 @@ class SConv2dLSTM(nn.Module):
         self.inhibition = inhibition
         self.output = output
         self.state_quant = state_quant or None
-        if surrogate_disable:
-            self.spike_fn = surrogates.heaviside_no_grad
-        else:
-            self.spike_fn = spike_grad if spike_grad is not None else surrogates.atan()
+        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable)
         # nn.Conv2d's default initialisation: uniform(+-1/sqrt(fan_in)) for weight and bias.
         fan_in = (in_channels + out_channels) * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
         self.conv_weight = nn.Parameter(
             torch.empty(4 * out_channels, in_channels + out_channels, kh, kw).uniform_(-bound, bound))
         self.conv_bias = nn.Parameter(torch.empty(4 * out_channels).uniform_(-bound, bound)) if bias else None
-        threshold = torch.as_tensor(threshold)
-        if learn_threshold:
-            self.threshold = nn.Parameter(threshold)
-        else:
-            self.register_buffer("threshold", threshold)
+        surrogates.register_threshold(self, threshold, learn_threshold)
         self.syn: torch.Tensor | None = None
         self.mem: torch.Tensor | None = None
 

@@ -252,10 +252,7 @@ class SLSTM(nn.Module):
         self.inhibition = inhibition
         self.output = output
         self.state_quant = state_quant or None
-        if surrogate_disable:
-            self.spike_fn = surrogates.heaviside_no_grad
-        else:
-            self.spike_fn = spike_grad if spike_grad is not None else surrogates.atan()
+        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable)
         bound = 1.0 / hidden_size ** 0.5
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size).uniform_(-bound, bound))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size).uniform_(-bound, bound))
@@ -264,11 +261,7 @@ class SLSTM(nn.Module):
             self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size).uniform_(-bound, bound))
         else:
             self.bias_ih = self.bias_hh = None
-        threshold = torch.as_tensor(threshold)
-        if learn_threshold:
-            self.threshold = nn.Parameter(threshold)
-        else:
-            self.register_buffer("threshold", threshold)
+        surrogates.register_threshold(self, threshold, learn_threshold)
         self.syn: torch.Tensor | None = None
         self.mem: torch.Tensor | None = None
 

@@ -85,6 +85,24 @@ def heaviside_no_grad(u: torch.Tensor) -> torch.Tensor:
     return (u > 0).to(u.dtype)
 
 
+def spike_function(spike_grad: SpikeFn | None, surrogate_disable: bool) -> SpikeFn:
+    """snntorch's choice of spike function: none of the gradient if disabled, else the given
+    surrogate, else ATan with alpha 2."""
+    if surrogate_disable:
+        return heaviside_no_grad
+    return spike_grad if spike_grad is not None else atan()
+
+
+def register_threshold(module: torch.nn.Module, threshold, learn: bool) -> None:
+    """The threshold as snntorch holds it: a float32 tensor (``torch.as_tensor``), a parameter
+    when learnt, else a buffer; either way it follows the module's ``.to(dtype)``."""
+    threshold = torch.as_tensor(threshold)
+    if learn:
+        module.threshold = torch.nn.Parameter(threshold)
+    else:
+        module.register_buffer("threshold", threshold)
+
+
 def atan(alpha: float = 2.0) -> SpikeFn:
     return lambda u: ATan.apply(u, alpha)
 
