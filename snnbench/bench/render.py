@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -69,31 +70,42 @@ def _notes(report: dict) -> list[str]:
 
 
 def results_table(report: dict) -> Table:
-    table = Table(title="snnbench bench: time per sequence, throughput, peak memory", header_style="bold")
-    for col, justify in [("case", "left"), ("mode", "left"), ("impl", "left"), ("median", "right"),
-                         ("IQR", "right"), ("n", "right"), ("neuron-steps/s", "right"), ("seq/s", "right"),
-                         ("peak mem", "right"), ("x SoL", "right"), ("!", "right")]:
-        table.add_column(col, justify=justify, overflow="fold", no_wrap=col not in ("case",))
+    """One block per case (its name on its first row), one row per mode and implementation.
+    Throughput in sequences/s and the repeat count are in the JSON and the markdown."""
+    table = Table(title="snnbench bench: time per sequence, throughput, peak memory", header_style="bold",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                  caption="steps/s: neuron-steps (neurons x steps x batch) per second; x SoL: time over the "
+                          "speed-of-light time of the same case")
+    table.add_column("case", overflow="fold", min_width=14, ratio=1)
+    for col in ("mode", "impl", "median", "IQR", "steps/s", "peak mem", "x SoL"):
+        table.add_column(col, justify="left" if col in ("mode", "impl") else "right", no_wrap=True)
+    previous = None
     for r in report["results"]:
+        key = (r["neuron"], r["case"], r["device"], r.get("dtype"))
+        if previous is not None and key != previous:
+            table.add_section()
         t = r.get("throughput") or {}
-        table.add_row(f"{r['neuron']}/{r['case']}", r["mode"], Text(r["impl"], style=IMPL_STYLE.get(r["impl"], "")),
-                      seconds(r.get("median_s")), spread(r), str(r.get("repeats", "-")),
-                      rate(t.get("neuron_steps_per_s")), rate(t.get("sequences_per_s")),
-                      size(r.get("peak_mem_bytes")), ratio(r.get("sol_ratio")),
-                      str(len(r.get("warnings") or [])) if r.get("warnings") else "")
+        noisy = bool(r.get("warnings"))
+        table.add_row(f"{r['neuron']}/{r['case']}" if key != previous else "",
+                      r["mode"], Text(r["impl"], style=IMPL_STYLE.get(r["impl"], "")),
+                      seconds(r.get("median_s")), Text(spread(r) + ("!" if noisy else ""),
+                                                      style="yellow" if noisy else ""),
+                      rate(t.get("neuron_steps_per_s")), size(r.get("peak_mem_bytes")), ratio(r.get("sol_ratio")))
+        previous = key
     return table
 
 
 def comparisons_table(report: dict) -> Table:
     table = Table(title="speedup of ours: reference / native, paired (median, 95% bootstrap CI)",
-                  header_style="bold")
-    for col, justify in [("neuron", "left"), ("case", "left"), ("mode", "left"), ("speedup [95% CI]", "right"),
-                         ("pairs", "right"), ("verdict", "left")]:
-        table.add_column(col, justify=justify)
+                  header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("case", overflow="fold", min_width=14, ratio=1)
+    for col in ("mode", "speedup [95% CI]", "pairs", "verdict"):
+        table.add_column(col, justify="right" if col in ("speedup [95% CI]", "pairs") else "left", no_wrap=True)
     for c in report.get("comparisons", []):
         verdict = significance(c)
         style = {"ours faster": "green", "ours slower": "red"}.get(verdict, "yellow")
-        table.add_row(c["neuron"], c["case"], c["mode"], speedup(c), str(c["n_pairs"]), Text(verdict, style=style))
+        table.add_row(f"{c['neuron']}/{c['case']}", c["mode"], speedup(c), str(c["n_pairs"]),
+                      Text(verdict, style=style))
     return table
 
 
@@ -101,8 +113,14 @@ def print_bench(report: dict, console: Console, path: str | None = None) -> None
     console.print(results_table(report))
     if report.get("comparisons"):
         console.print(comparisons_table(report))
-    for note in _notes(report):
-        console.print(f"  [yellow]![/yellow] {note}", highlight=False)
+    notes = _notes(report)
+    noisy = [n.split(": noisy")[0] for n in notes if ": noisy:" in n]
+    for note in notes:
+        if ": noisy:" not in note:
+            console.print(f"  [yellow]![/yellow] {note}", highlight=False)
+    if noisy:
+        console.print(f"  [yellow]![/yellow] noisy (IQR over 10% of the median, marked !; close other programs or "
+                      f"raise --min-time): {', '.join(noisy)}", highlight=False)
     env = report.get("environment", {})
     methods = sorted({r["mem_method"] for r in report["results"] if r.get("mem_method")})
     console.print(f"device {_device(report)}, {env.get('torch_threads')} threads, torch {env.get('torch')}, "

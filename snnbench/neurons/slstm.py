@@ -118,7 +118,7 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
     backward needs: gate activations (T, B, 4H), tanh(syn) (T, B, H) and reset masks."""
     steps, batch, four_h = x_proj.shape
     hidden = four_h // 4
-    acts = torch.empty_like(x_proj) if save else x_proj.new_empty(batch, four_h)
+    acts = torch.empty_like(x_proj) if save else x_proj.new_empty(1, batch, four_h)
     tanh_c = x_proj.new_empty(steps if save else 1, batch, hidden)
     resets = torch.empty(steps if save else 1, batch, hidden, dtype=torch.bool, device=x_proj.device)
     syns = x_proj.new_empty(steps, batch, hidden)
@@ -128,21 +128,20 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
     for t in range(steps):
         k = t if save else 0
         reset = torch.gt(mem, threshold, out=resets[k])
-        gates = torch.addmm(x_proj[t], mem, w_t, out=acts[t] if save else acts)
+        gates = torch.addmm(x_proj[t], mem, w_t, out=acts[k])
         gates[:, :2 * hidden].sigmoid_()
         gates[:, 2 * hidden:3 * hidden].tanh_()
         gates[:, 3 * hidden:].sigmoid_()
         i, f, g, o = gates.chunk(4, dim=-1)
-        syn = torch.addcmul(f * syn, i, g)
-        mem = o * torch.tanh(syn, out=tanh_c[k])
+        syn = torch.addcmul(f * syn, i, g, out=syns[t])
+        mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
         if reset_code == 1:
-            mem = mem - reset * threshold
+            mem.sub_(reset * threshold)
         elif reset_code == 2:
-            mem = mem.masked_fill(reset, 0.0)
+            mem.masked_fill_(reset, 0.0)
         if quant is not None:
-            syn, mem = quant(syn), quant(mem)
-        syns[t] = syn
-        mems[t] = mem
+            syns[t], mems[t] = quant(syn), quant(mem)
+            syn, mem = syns[t], mems[t]
     return syns, mems, (acts, tanh_c, resets)
 
 
@@ -151,7 +150,10 @@ class SLSTMRecurrence(torch.autograd.Function):
     -> (syn, mem) stacked over time, with the backward through time written out.
 
     Gradients: for mem_t = o * tanh(c_t) - r_t * thr (subtract) or (1 - r_t) * o * tanh(c_t)
-    (zero), with r_t = [mem_{t-1} > thr] detached and state_quant straight-through (identity)."""
+    (zero), with r_t = [mem_{t-1} > thr] detached and state_quant straight-through (identity).
+    Everything that does not depend on the incoming gradient (the gate derivatives times the
+    values they multiply) is formed for all steps at once before the loop, leaving a handful of
+    operations and one (B, 4H) x (4H, H) matmul per step."""
 
     @staticmethod
     def forward(ctx, x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant):
@@ -167,37 +169,40 @@ class SLSTMRecurrence(torch.autograd.Function):
         acts, tanh_c, resets, syns, mems, syn0, mem0, weight_hh = ctx.saved_tensors
         steps, batch, four_h = acts.shape
         hidden = four_h // 4
+        i, f, g, o = acts.chunk(4, dim=-1)
+        syn_prev = torch.cat([syn0.unsqueeze(0), syns[:-1]])
+        # d gate pre-activation = (what the gate multiplies) * (activation derivative), per slot:
+        # i <- dc * g * i(1-i);  f <- dc * c_prev * f(1-f);  g <- dc * i * (1-g^2);  o <- dm * tanh_c * o(1-o)
+        by_dc = torch.cat([g * i * (1 - i), syn_prev * f * (1 - f), i * (1 - g * g)], dim=-1)
+        by_dc = by_dc.view(steps, batch, 3, hidden)
+        by_dm_o = tanh_c * o * (1 - o)
+        dc_from_dm = o * (1 - tanh_c * tanh_c)
+        del syn_prev
         d_gates = torch.empty_like(acts)
         d_mem_next = torch.zeros_like(mem0)
         d_syn_next = torch.zeros_like(syn0)
-        d_threshold = torch.zeros((), dtype=acts.dtype, device=acts.device) if ctx.needs_input_grad[4] else None
-        d_thr_acc = []
         for t in reversed(range(steps)):
-            i, f, g, o = acts[t].chunk(4, dim=-1)
-            dm = d_mems[t] + d_mem_next if d_mems is not None else d_mem_next
-            dc = d_syns[t] + d_syn_next if d_syns is not None else d_syn_next
-            if ctx.reset_code == 1 and d_threshold is not None:
-                d_thr_acc.append(-(dm * resets[t]))
-            elif ctx.reset_code == 2:
+            dm = d_mem_next if d_mems is None else d_mems[t] + d_mem_next
+            if ctx.reset_code == 2:
                 dm = dm.masked_fill(resets[t], 0.0)
-            tc = tanh_c[t]
-            dc = dc + dm * o * (1 - tc * tc)
-            c_prev = syns[t - 1] if t > 0 else syn0
-            dg_t = d_gates[t]
-            di, df, dg, do = dg_t.chunk(4, dim=-1)
-            torch.mul(dc * g, i * (1 - i), out=di)
-            torch.mul(dc * c_prev, f * (1 - f), out=df)
-            torch.mul(dc * i, 1 - g * g, out=dg)
-            torch.mul(dm * tc, o * (1 - o), out=do)
-            d_syn_next = dc * f
-            d_mem_next = dg_t @ weight_hh
-        mem_prev = torch.cat([mem0.unsqueeze(0), mems[:-1]]) if steps > 1 else mem0.unsqueeze(0)
+            dc = d_syn_next if d_syns is None else d_syns[t] + d_syn_next
+            dc = torch.addcmul(dc, dm, dc_from_dm[t])
+            dg = d_gates[t]
+            torch.mul(by_dc[t], dc.unsqueeze(1), out=dg[:, :3 * hidden].view(batch, 3, hidden))
+            torch.mul(by_dm_o[t], dm, out=dg[:, 3 * hidden:])
+            d_syn_next = dc * f[t]
+            d_mem_next = dg @ weight_hh
+        mem_prev = torch.cat([mem0.unsqueeze(0), mems[:-1]])
         d_weight_hh = d_gates.reshape(-1, four_h).t() @ mem_prev.reshape(-1, hidden)
-        if d_threshold is not None and d_thr_acc:
-            d_threshold = torch.stack(d_thr_acc).sum_to_size(ctx.threshold_shape) \
-                if len(ctx.threshold_shape) else torch.stack(d_thr_acc).sum()
-        elif d_threshold is not None:
-            d_threshold = torch.zeros(ctx.threshold_shape, dtype=acts.dtype, device=acts.device)
+        d_threshold = None
+        if ctx.needs_input_grad[4]:
+            if ctx.reset_code == 1:
+                # mem_t -= r_t * thr: d thr = -sum_t r_t * d mem_t, d mem_t as it reached the reset
+                d_mem_at_reset = (d_mems if d_mems is not None else torch.zeros_like(mems)).clone()
+                d_mem_at_reset[:-1] += d_gates[1:] @ weight_hh
+                d_threshold = -(d_mem_at_reset * resets).sum_to_size(ctx.threshold_shape)
+            else:
+                d_threshold = torch.zeros(ctx.threshold_shape, dtype=acts.dtype, device=acts.device)
         return d_gates, d_syn_next, d_mem_next, d_weight_hh, d_threshold, None, None
 
 
