@@ -37,8 +37,9 @@ VERDICTS = ("pass", "fail", "uninformative", "skipped", "error")
 def field_diff(ours: torch.Tensor, ref: torch.Tensor, tol: Tolerance,
                excused: torch.Tensor | None = None) -> dict[str, Any]:
     """Differences of one field, (T, B, ...) on both sides; ``excused`` marks mismatches to ignore."""
-    a = ours.detach().to(torch.float64)
-    b = ref.detach().to(torch.float64)
+    wide = torch.promote_types(ours.dtype, ref.dtype)
+    a = ours.detach().to(wide)
+    b = ref.detach().to(wide)
     if a.shape != b.shape:
         return {"max_abs": float("inf"), "max_rel": float("inf"), "mismatches": int(b.numel()),
                 "first_divergent_step": 0, "per_step_max_abs": [],
@@ -121,7 +122,8 @@ def _stepwise(adapter: Adapter, pair: Pair, x: torch.Tensor, state0: dict, ref: 
 
 
 def _mismatch(a: torch.Tensor, b: torch.Tensor, tol: Tolerance) -> torch.Tensor:
-    a, b = a.detach().to(torch.float64), b.detach().to(torch.float64)
+    wide = torch.promote_types(a.dtype, b.dtype)
+    a, b = a.detach().to(wide), b.detach().to(wide)
     return (a - b).abs() > tol.atol + tol.rtol * b.abs()
 
 
