@@ -58,6 +58,8 @@ from torch.autograd.function import once_differentiable
 
 from snnbench.neurons import surrogates
 
+CHUNK_BYTES = 1 << 20     # the fused loops work on about 1 MiB of each (T, B, H) tensor at a time
+
 
 class LeakyParallelParams(NamedTuple):
     weight_ih: torch.Tensor            # (H, I)
@@ -70,49 +72,96 @@ class LeakyParallelParams(NamedTuple):
     spike_fn: Callable[[torch.Tensor], torch.Tensor]
 
 
-class DiagonalReLURecurrence(torch.autograd.Function):
-    r"""``mem_t = relu(a_t + d * mem_{t-1} + b)`` from ``mem_{-1} = 0``, for a (T, B, H); backward
-    through time by hand (see the module docstring). ``b`` may be None."""
+def _chunk_steps(batch_hidden: int, element_size: int) -> int:
+    """Steps per chunk of the fused loops: about CHUNK_BYTES of one (steps, B, H) tensor, so a
+    chunk's few temporaries stay in cache."""
+    return max(1, CHUNK_BYTES // max(1, batch_hidden * element_size))
+
+
+class DiagonalLeakyParallel(torch.autograd.Function):
+    r"""The diagonal recurrence and the spikes of a whole (T, B, H) sequence in one pass, with
+    the backward through time by hand (see the module docstring, fast path). Inputs: ``a`` (the
+    projected input with both biases, as the matmul's (T * B, H) output; overwritten by ``mem``),
+    the number of steps T, the decays ``d`` (H,), the threshold, the graded-spikes factor and the
+    spike function. Returns ``spk, mem``, both (T * B, H)."""
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, decay: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        mem = torch.empty_like(a)
-        for t in range(a.shape[0]):
-            if t == 0:
-                recurrent = bias                      # W_hh @ 0 + b_hh
-            elif bias is None:
-                recurrent = decay * mem[t - 1]
-            else:
-                recurrent = torch.addcmul(bias, decay, mem[t - 1])
-            if recurrent is None:
-                torch.clamp_min(a[t], 0, out=mem[t])
-            else:
-                torch.add(a[t], recurrent, out=mem[t])
-                mem[t].clamp_min_(0)
-        ctx.save_for_backward(mem, decay)
-        ctx.has_bias = bias is not None
-        return mem
+    def forward(ctx, a, T, decay, threshold, graded, spike_fn):
+        mem = a.view(T, -1, a.shape[-1])                  # in place: a is ours and not needed again
+        steps = _chunk_steps(mem[0].numel(), mem.element_size())
+        spk = None
+        for start in range(0, T, steps):
+            stop = min(start + steps, T)
+            if start == 0:
+                mem[0].clamp_min_(0)                      # mem_{-1} = 0: relu(a_0)
+            for t in range(max(start, 1), stop):
+                torch.addcmul(mem[t], decay, mem[t - 1], out=mem[t]).clamp_min_(0)
+            chunk = spike_fn(mem[start:stop] - threshold) * graded
+            if spk is None:
+                spk = torch.empty(a.shape, dtype=chunk.dtype, device=chunk.device)
+            spk.view(mem.shape)[start:stop] = chunk
+        ctx.mark_dirty(a)
+        ctx.save_for_backward(a, decay, threshold, graded)
+        ctx.spike_fn = spike_fn
+        ctx.T = T
+        return spk, a
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_mem: torch.Tensor):
-        mem, decay = ctx.saved_tensors
-        delta = torch.empty_like(grad_mem)
-        for t in reversed(range(grad_mem.shape[0])):
-            g = grad_mem[t] if t == grad_mem.shape[0] - 1 else torch.addcmul(grad_mem[t], decay, delta[t + 1])
-            torch.where(mem[t] > 0, g, torch.zeros((), dtype=g.dtype, device=g.device), out=delta[t])
-        grad_decay = grad_bias = None
-        if ctx.needs_input_grad[1]:
-            grad_decay = (delta[1:] * mem[:-1]).sum(dim=(0, 1))
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = delta.sum(dim=(0, 1))
-        return delta, grad_decay, grad_bias
+    def backward(ctx, grad_spk, grad_mem):
+        flat, decay, threshold, graded = ctx.saved_tensors
+        need_a, _, need_decay, need_threshold, need_graded, _ = ctx.needs_input_grad
+        mem = flat.view(ctx.T, -1, flat.shape[-1])
+        grad_spk, grad_mem = grad_spk.view(mem.shape), grad_mem.view(mem.shape)
+        thr = threshold.detach().requires_grad_(need_threshold)
+        gsf = graded.detach().requires_grad_(need_graded)
+        delta = torch.empty_like(mem)
+        grad_decay = torch.zeros_like(decay) if need_decay else None
+        grad_thr = torch.zeros_like(threshold) if need_threshold else None
+        grad_gsf = torch.zeros_like(graded) if need_graded else None
+        zero = torch.zeros((), dtype=mem.dtype, device=mem.device)
+        T = mem.shape[0]
+        steps = _chunk_steps(mem[0].numel(), mem.element_size())
+        for start in reversed(range(0, T, steps)):
+            stop = min(start + steps, T)
+            m = mem[start:stop]
+            g = grad_mem[start:stop]
+            # the spike path's gradient on this chunk's mem, by autograd of the spike function
+            with torch.enable_grad():
+                m_leaf = m.detach().requires_grad_(True)
+                spk = ctx.spike_fn(m_leaf - thr) * gsf
+            if spk.requires_grad:
+                wrt = [m_leaf] + [v for v, need in ((thr, need_threshold), (gsf, need_graded)) if need]
+                grads = torch.autograd.grad(spk, wrt, grad_spk[start:stop], allow_unused=True)
+                if grads[0] is not None:
+                    g = g + grads[0]
+                rest = iter(grads[1:])
+                if need_threshold:
+                    got = next(rest)
+                    if got is not None:
+                        grad_thr += got
+                if need_graded:
+                    got = next(rest)
+                    if got is not None:
+                        grad_gsf += got
+            alive = m > 0                                  # the relu mask
+            d = delta[start:stop]
+            torch.where(alive, g, zero, out=d)             # delta_t without the carried term
+            carried = torch.where(alive, decay, zero)      # d masked: the carried term's factor
+            for t in reversed(range(start, stop)):
+                if t + 1 < T:
+                    delta[t].addcmul_(carried[t - start], delta[t + 1])
+            lo = max(start, 1)
+            if need_decay and lo < stop:                   # dL/dd = sum_{t>=1} delta_t mem_{t-1}
+                grad_decay += (delta[lo:stop] * mem[lo - 1:stop - 1]).sum(dim=(0, 1))
+        return delta.view(flat.shape) if need_a else None, None, grad_decay, grad_thr, grad_gsf, None
 
 
-def project_input(x: torch.Tensor, p: LeakyParallelParams) -> torch.Tensor:
-    """``W_ih x + b_ih`` for any leading shape, as one matmul."""
+def project_input(x: torch.Tensor, p: LeakyParallelParams, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``W_ih x + bias`` (default ``b_ih``) for any leading shape, as one matmul."""
+    bias = p.bias_ih if bias is None else bias
     flat = x.reshape(-1, x.shape[-1])
-    out = flat @ p.weight_ih.t() if p.bias_ih is None else torch.addmm(p.bias_ih, flat, p.weight_ih.t())
+    out = flat @ p.weight_ih.t() if bias is None else torch.addmm(bias, flat, p.weight_ih.t())
     return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
@@ -140,16 +189,21 @@ def leaky_parallel_step(x_t: torch.Tensor, mem: torch.Tensor | None, p: LeakyPar
 
 def leaky_parallel_sequence(x: torch.Tensor, p: LeakyParallelParams):
     """All steps of x (T, B, I) from zero state: returns ``spk, mem``, each (T, B, H)."""
-    a = project_input(x, p)
     if p.diagonal:
-        mem = DiagonalReLURecurrence.apply(a, p.weight_hh.diagonal(), p.bias_hh)
-    else:
-        mems, previous = [], None
-        for t in range(x.shape[0]):
-            recurrent = recurrent_term(previous, p)
-            previous = torch.relu(a[t] if recurrent is None else a[t] + recurrent)
-            mems.append(previous)
-        mem = torch.stack(mems)
+        both = p.bias_hh if p.bias_ih is None else p.bias_ih if p.bias_hh is None else p.bias_ih + p.bias_hh
+        flat = x.reshape(-1, x.shape[-1])
+        a = flat @ p.weight_ih.t() if both is None else torch.addmm(both, flat, p.weight_ih.t())
+        spk, mem = DiagonalLeakyParallel.apply(a, x.shape[0], p.weight_hh.diagonal(), p.threshold,
+                                               p.graded_spikes_factor, p.spike_fn)
+        shape = (*x.shape[:-1], a.shape[-1])
+        return spk.view(shape), mem.view(shape)
+    a = project_input(x, p)
+    mems, previous = [], None
+    for t in range(x.shape[0]):
+        recurrent = recurrent_term(previous, p)
+        previous = torch.relu(a[t] if recurrent is None else a[t] + recurrent)
+        mems.append(previous)
+    mem = torch.stack(mems)
     return fire(mem, p), mem
 
 
