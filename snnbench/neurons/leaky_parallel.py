@@ -96,10 +96,10 @@ class DiagonalLeakyParallel(torch.autograd.Function):
                 mem[0].clamp_min_(0)                      # mem_{-1} = 0: relu(a_0)
             for t in range(max(start, 1), stop):
                 torch.addcmul(mem[t], decay, mem[t - 1], out=mem[t]).clamp_min_(0)
-            chunk = spike_fn(mem[start:stop] - threshold) * graded
+            fired = spike_fn(mem[start:stop] - threshold)
             if spk is None:
-                spk = torch.empty(a.shape, dtype=chunk.dtype, device=chunk.device)
-            spk.view(mem.shape)[start:stop] = chunk
+                spk = torch.empty(a.shape, dtype=torch.result_type(fired, graded), device=a.device)
+            torch.mul(fired, graded, out=spk.view(mem.shape)[start:stop])
         ctx.mark_dirty(a)
         ctx.save_for_backward(a, decay, threshold, graded)
         ctx.spike_fn = spike_fn
@@ -113,41 +113,34 @@ class DiagonalLeakyParallel(torch.autograd.Function):
         need_a, _, need_decay, need_threshold, need_graded, _ = ctx.needs_input_grad
         mem = flat.view(ctx.T, -1, flat.shape[-1])
         grad_spk, grad_mem = grad_spk.view(mem.shape), grad_mem.view(mem.shape)
-        thr = threshold.detach().requires_grad_(need_threshold)
-        gsf = graded.detach().requires_grad_(need_graded)
         delta = torch.empty_like(mem)
         grad_decay = torch.zeros_like(decay) if need_decay else None
         grad_thr = torch.zeros_like(threshold) if need_threshold else None
         grad_gsf = torch.zeros_like(graded) if need_graded else None
-        zero = torch.zeros((), dtype=mem.dtype, device=mem.device)
         T = mem.shape[0]
         steps = _chunk_steps(mem[0].numel(), mem.element_size())
         for start in reversed(range(0, T, steps)):
             stop = min(start + steps, T)
             m = mem[start:stop]
-            g = grad_mem[start:stop]
-            # the spike path's gradient on this chunk's mem, by autograd of the spike function
-            with torch.enable_grad():
-                m_leaf = m.detach().requires_grad_(True)
-                spk = ctx.spike_fn(m_leaf - thr) * gsf
-            if spk.requires_grad:
-                wrt = [m_leaf] + [v for v, need in ((thr, need_threshold), (gsf, need_graded)) if need]
-                grads = torch.autograd.grad(spk, wrt, grad_spk[start:stop], allow_unused=True)
-                if grads[0] is not None:
-                    g = g + grads[0]
-                rest = iter(grads[1:])
-                if need_threshold:
-                    got = next(rest)
-                    if got is not None:
-                        grad_thr += got
-                if need_graded:
-                    got = next(rest)
-                    if got is not None:
-                        grad_gsf += got
-            alive = m > 0                                  # the relu mask
             d = delta[start:stop]
-            torch.where(alive, g, zero, out=d)             # delta_t without the carried term
-            carried = torch.where(alive, decay, zero)      # d masked: the carried term's factor
+            g_spk = grad_spk[start:stop]
+            # the spike path: dL/du of spk = S(u) g with u = mem - threshold, by autograd of the
+            # spike function alone on this chunk (its surrogate, whatever it is)
+            with torch.enable_grad():
+                u = (m - threshold.detach()).requires_grad_(True)
+                fired = ctx.spike_fn(u)
+            if need_graded:                                # dL/dg = sum S(u) dL/dspk
+                grad_gsf += (g_spk * fired.detach()).sum_to_size(graded.shape)
+            if fired.requires_grad:
+                (grad_u,) = torch.autograd.grad(fired, u, g_spk * graded)
+                torch.add(grad_mem[start:stop], grad_u, out=d)     # all of dL/dmem_t but the carried term
+                if need_threshold:                         # dL/dthreshold = -sum dL/du
+                    grad_thr -= grad_u.sum_to_size(threshold.shape)
+            else:
+                d.copy_(grad_mem[start:stop])
+            alive = torch.sign(m)                          # the relu mask [mem > 0] as 0/1 (mem >= 0)
+            d.mul_(alive)                                  # delta_t without the carried term
+            carried = alive.mul_(decay)                    # d [mem_t > 0]: the carried term's factor
             for t in reversed(range(start, stop)):
                 if t + 1 < T:
                     delta[t].addcmul_(carried[t - start], delta[t + 1])
