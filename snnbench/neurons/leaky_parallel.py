@@ -25,25 +25,37 @@ What the reference code does, and we therefore do too (see reference-notes.md):
 - ``learn_beta=True`` makes :math:`W_{hh}` trainable (its diagonal only, in diagonal mode), never
   clamped again. ``dropout`` has no effect (a single-layer RNN has no layer to drop between).
 
-Fast path (:class:`DiagonalReLURecurrence`), used when :math:`W_{hh}` is diagonal. Its parts:
+Fast path (:class:`DiagonalLeakyParallel`), used when :math:`W_{hh}` is diagonal. Its parts:
 
-1. The input projection :math:`a_t = W_{ih} x_t + b_{ih}` for all L x N rows in one matmul.
-2. The recurrence is elementwise, :math:`mem_t = \mathrm{relu}(a_t + (d \odot mem_{t-1} + b_{hh}))`,
-   instead of a (N, H) x (H, H) matmul per step. This is exact: the reference's off-diagonal
-   products are ``0 * mem`` = 0 and adding zeros changes no sum, so each entry is the same
-   ``d_i mem_i + b_i`` (float rounding of the additions aside; infinities excepted, see below).
-3. Its backward through time is written by hand and saves only ``mem`` (which is also the
-   output, so it costs no extra memory): the relu mask is ``mem_t > 0``; going back,
-   :math:`\delta_t = (\partial L/\partial mem_t + d \odot \delta_{t+1}) \odot [mem_t > 0]`, then
-   :math:`\partial L/\partial a_t = \delta_t`,
-   :math:`\partial L/\partial d = \sum_{t \ge 1, n} \delta_t\, mem_{t-1}` and
-   :math:`\partial L/\partial b_{hh} = \sum_{t, n} \delta_t`.
-   The gradient of the off-diagonal entries is zero, as the reference's gradient hook makes it.
-4. The spikes of all steps at once, after the recurrence (nothing in the recurrence reads them).
+1. The input projection for all L x N rows in one matmul, with both biases folded into it:
+   :math:`a_t = W_{ih} x_t + (b_{ih} + b_{hh})` (the same sum; only the rounding order of the
+   additions differs).
+2. The recurrence is elementwise, :math:`mem_t = \mathrm{relu}(a_t + d \odot mem_{t-1})`, written in
+   place over ``a`` (one fused multiply-add and one clamp per step), instead of a (N, H) x (H, H)
+   matmul per step. This is exact: the reference's off-diagonal products are ``0 * mem`` = 0
+   and adding zeros changes no sum (infinities excepted, see below).
+3. The steps run in chunks of about ``CHUNK_BYTES`` (1 MiB) of (steps, N, H); each chunk's spikes
+   are formed right after its recurrence, while it is still in cache, into the preallocated
+   output. The spike function is the given one (any surrogate), so the spikes are the same.
+4. The backward through time is written by hand, chunk by chunk from the last, and saves only
+   ``mem`` (the output itself) and the small decays, threshold and graded factor: no
+   (T, N, H) tensor of ``mem - threshold`` is kept for the surrogate. Per chunk it recomputes
+   ``u = mem - threshold`` and differentiates the spike function alone on it (autograd of the
+   surrogate on a cache-sized piece, so it is exactly the surrogate's own gradient), then with
+   the relu mask :math:`r_t = [mem_t > 0]` (as ``sign(mem_t)``: mem >= 0)
+   :math:`\delta_t = r_t \odot (\partial L/\partial mem_t + d \odot \delta_{t+1})`, computed as
+   :math:`r_t \odot g_t + (r_t \odot d) \odot \delta_{t+1}` (the same value: r is 0 or 1) with
+   one multiply-add per step. Then :math:`\partial L/\partial a_t = \delta_t` (autograd of the
+   matmul gives d(input), d(W_ih) and both biases from it),
+   :math:`\partial L/\partial d = \sum_{t \ge 1, n} \delta_t\, mem_{t-1}`,
+   :math:`\partial L/\partial \vartheta = -\sum \partial L/\partial u` and
+   :math:`\partial L/\partial g = \sum S(u)\, \partial L/\partial spk` (summed to their shapes).
+   The gradient of the off-diagonal entries of W_hh is zero, as the reference's hook makes it.
 
-Known departure: with an infinite input, the reference computes ``0 * inf = nan`` in the masked
+Known departures: with an infinite input, the reference computes ``0 * inf = nan`` in the masked
 matrix and turns every neuron of that sample to NaN on the next step; the fast path keeps the
-other neurons finite. Ours returns spikes in the input's dtype (the reference's default ATan
+other neurons finite. An infinite or NaN upstream gradient on a silent (mem = 0) neuron gives
+NaN through the 0/1 mask, where the reference's relu backward gives 0. Ours returns spikes in the input's dtype (the reference's default ATan
 always returns float32).
 """
 
