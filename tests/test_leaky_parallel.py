@@ -74,9 +74,9 @@ def test_step_and_dense_paths_agree_with_fast_path():
     assert 0 < spk.mean() < 1
 
 
-def _fused(a, decay, threshold, graded, spike_fn, T):
+def _fused(a, decay, threshold, graded, spike_fn):
     """The fused function on a copy of ``a`` (it overwrites its input with mem), in (T, B, H)."""
-    spk, mem = DiagonalLeakyParallel.apply(a.reshape(-1, a.shape[-1]).clone(), T, decay, threshold, graded,
+    spk, mem = DiagonalLeakyParallel.apply(a.reshape(-1, a.shape[-1]).clone(), a.shape, decay, threshold, graded,
                                            spike_fn)
     return spk.view(a.shape), mem.view(a.shape)
 
@@ -91,9 +91,9 @@ def test_fused_backward_gradcheck(monkeypatch, chunk_bytes):
     decay = torch.rand(4, generator=gen, dtype=torch.float64).mul(1.6).sub(0.3).requires_grad_(True)
     threshold = torch.rand(4, generator=gen, dtype=torch.float64).requires_grad_(True)
     graded = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
-    _, mem = _fused(a, decay, threshold, graded, torch.sigmoid, 7)
+    _, mem = _fused(a, decay, threshold, graded, torch.sigmoid)
     assert 0 < (mem > 0).double().mean() < 1            # the relu mask matters in this check
-    assert torch.autograd.gradcheck(lambda *args: _fused(*args, torch.sigmoid, 7),
+    assert torch.autograd.gradcheck(lambda *args: _fused(*args, torch.sigmoid),
                                     (a, decay, threshold, graded), eps=1e-6, atol=1e-7)
 
 
@@ -116,7 +116,7 @@ def test_fused_path_matches_plain_autograd_with_atan(monkeypatch, chunk_bytes):
               torch.tensor(0.3, requires_grad=True), torch.tensor(1.5, requires_grad=True))
     up_spk, up_mem = torch.randn(10, 3, 5, generator=gen), torch.randn(10, 3, 5, generator=gen)
     results = []
-    for run in (lambda *args: _fused(*args, 10), _unfused):
+    for run in (_fused, _unfused):
         spk, mem = run(*leaves, surrogates.atan(2.0))
         grads = torch.autograd.grad((spk * up_spk).sum() + (mem * up_mem).sum(), leaves)
         results.append((spk, mem, grads))
@@ -132,7 +132,7 @@ def test_fused_function_saves_only_mem_decay_and_scalars():
     decay = torch.rand(5, requires_grad=True)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(tuple(t.shape)) or t, lambda t: t):
-        DiagonalLeakyParallel.apply(a, 9, decay, torch.tensor(0.5), torch.tensor(1.0), surrogates.atan())
+        DiagonalLeakyParallel.apply(a, (9, 3, 5), decay, torch.tensor(0.5), torch.tensor(1.0), surrogates.atan())
     assert sorted(saved) == [(), (), (5,), (27, 5)]         # threshold, factor, decays, mem
 
 
@@ -270,3 +270,16 @@ def test_wrong_sample_shape_exits_2(tmp_path):
         """)
     assert result.exit_code == 2
     assert "sample_shape" in _output(result) and "Traceback" not in _output(result)
+
+
+def test_no_surrogate_leaves_a_learned_threshold_without_gradient_but_trains_the_graded_factor():
+    torch.manual_seed(2)
+    m = LeakyParallel(4, 6, beta=0.5, threshold=0.1, surrogate_disable=True, learn_threshold=True,
+                      learn_graded_spikes_factor=True)
+    x = torch.randn(5, 3, 4, requires_grad=True)
+    spk, mem = m.sequence(x)
+    assert 0 < spk.mean() < 1
+    (spk.sum() + mem.sum()).backward()
+    assert m.threshold.grad is None
+    assert float(m.graded_spikes_factor.grad) == float((spk > 0).sum())    # d(sum g S)/dg = sum S
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -61,6 +61,7 @@ always returns float32).
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Callable, NamedTuple
 
@@ -94,13 +95,14 @@ class DiagonalLeakyParallel(torch.autograd.Function):
     r"""The diagonal recurrence and the spikes of a whole (T, B, H) sequence in one pass, with
     the backward through time by hand (see the module docstring, fast path). Inputs: ``a`` (the
     projected input with both biases, as the matmul's (T * B, H) output; overwritten by ``mem``),
-    the number of steps T, the decays ``d`` (H,), the threshold, the graded-spikes factor and the
+    the (T, B, H) shape, the decays ``d`` (H,), the threshold, the graded-spikes factor and the
     spike function. Returns ``spk, mem``, both (T * B, H)."""
 
     @staticmethod
-    def forward(ctx, a, T, decay, threshold, graded, spike_fn):
-        mem = a.view(T, -1, a.shape[-1])                  # in place: a is ours and not needed again
-        steps = _chunk_steps(mem[0].numel(), mem.element_size())
+    def forward(ctx, a, shape, decay, threshold, graded, spike_fn):
+        mem = a.view(shape)                               # in place: a is ours and not needed again
+        T = shape[0]
+        steps = _chunk_steps(math.prod(shape[1:]), mem.element_size())
         spk = None
         for start in range(0, T, steps):
             stop = min(start + steps, T)
@@ -112,10 +114,12 @@ class DiagonalLeakyParallel(torch.autograd.Function):
             if spk is None:
                 spk = torch.empty(a.shape, dtype=torch.result_type(fired, graded), device=a.device)
             torch.mul(fired, graded, out=spk.view(mem.shape)[start:stop])
+        if spk is None:                                   # no steps at all
+            spk = (spike_fn(mem - threshold) * graded).reshape(a.shape)
         ctx.mark_dirty(a)
         ctx.save_for_backward(a, decay, threshold, graded)
         ctx.spike_fn = spike_fn
-        ctx.T = T
+        ctx.shape = shape
         return spk, a
 
     @staticmethod
@@ -123,14 +127,14 @@ class DiagonalLeakyParallel(torch.autograd.Function):
     def backward(ctx, grad_spk, grad_mem):
         flat, decay, threshold, graded = ctx.saved_tensors
         need_a, _, need_decay, need_threshold, need_graded, _ = ctx.needs_input_grad
-        mem = flat.view(ctx.T, -1, flat.shape[-1])
+        mem = flat.view(ctx.shape)
         grad_spk, grad_mem = grad_spk.view(mem.shape), grad_mem.view(mem.shape)
         delta = torch.empty_like(mem)
         grad_decay = torch.zeros_like(decay) if need_decay else None
         grad_thr = torch.zeros_like(threshold) if need_threshold else None
         grad_gsf = torch.zeros_like(graded) if need_graded else None
         T = mem.shape[0]
-        steps = _chunk_steps(mem[0].numel(), mem.element_size())
+        steps = _chunk_steps(math.prod(mem.shape[1:]), mem.element_size())
         for start in reversed(range(0, T, steps)):
             stop = min(start + steps, T)
             m = mem[start:stop]
@@ -159,6 +163,8 @@ class DiagonalLeakyParallel(torch.autograd.Function):
             lo = max(start, 1)
             if need_decay and lo < stop:                   # dL/dd = sum_{t>=1} delta_t mem_{t-1}
                 grad_decay += (delta[lo:stop] * mem[lo - 1:stop - 1]).sum(dim=(0, 1))
+        if not (T and fired.requires_grad):
+            grad_thr = None                                # no surrogate: nothing reaches the threshold
         return delta.view(flat.shape) if need_a else None, None, grad_decay, grad_thr, grad_gsf, None
 
 
@@ -198,9 +204,9 @@ def leaky_parallel_sequence(x: torch.Tensor, p: LeakyParallelParams):
         both = p.bias_hh if p.bias_ih is None else p.bias_ih if p.bias_hh is None else p.bias_ih + p.bias_hh
         flat = x.reshape(-1, x.shape[-1])
         a = flat @ p.weight_ih.t() if both is None else torch.addmm(both, flat, p.weight_ih.t())
-        spk, mem = DiagonalLeakyParallel.apply(a, x.shape[0], p.weight_hh.diagonal(), p.threshold,
-                                               p.graded_spikes_factor, p.spike_fn)
         shape = (*x.shape[:-1], a.shape[-1])
+        spk, mem = DiagonalLeakyParallel.apply(a, shape, p.weight_hh.diagonal(), p.threshold,
+                                               p.graded_spikes_factor, p.spike_fn)
         return spk.view(shape), mem.view(shape)
     a = project_input(x, p)
     mems, previous = [], None
