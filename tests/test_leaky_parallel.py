@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from snnbench import cases, registry, verify
 from snnbench.cli import app
-from snnbench.neurons.leaky_parallel import DiagonalReLURecurrence, LeakyParallel, leaky_parallel_sequence
+from snnbench.neurons import leaky_parallel, surrogates
+from snnbench.neurons.leaky_parallel import DiagonalLeakyParallel, LeakyParallel, leaky_parallel_sequence
 
 ADAPTER = registry.get("leakyparallel").adapter
 X = torch.tensor([1.0, 0.0, -2.0, 1.0]).reshape(4, 1, 1)     # (T, B, H_in)
@@ -73,26 +74,82 @@ def test_step_and_dense_paths_agree_with_fast_path():
     assert 0 < spk.mean() < 1
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_custom_backward_gradcheck(with_bias):
+def _fused(a, decay, threshold, graded, spike_fn):
+    """The fused function on a copy of ``a`` (it overwrites its input with mem), in (T, B, H)."""
+    spk, mem = DiagonalLeakyParallel.apply(a.reshape(-1, a.shape[-1]).clone(), a.shape, decay, threshold, graded,
+                                           spike_fn)
+    return spk.view(a.shape), mem.view(a.shape)
+
+
+@pytest.mark.parametrize("chunk_bytes", [8 * 2 * 4 * 2, 1 << 20])      # chunks of 2 steps, one chunk
+def test_fused_backward_gradcheck(monkeypatch, chunk_bytes):
+    # A smooth spike function (sigmoid), so finite differences see the spike path too; per-neuron
+    # threshold and a graded factor, both differentiated; decays of both signs.
+    monkeypatch.setattr(leaky_parallel, "CHUNK_BYTES", chunk_bytes)
     gen = torch.Generator().manual_seed(3)
-    a = torch.randn(6, 2, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(7, 2, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     decay = torch.rand(4, generator=gen, dtype=torch.float64).mul(1.6).sub(0.3).requires_grad_(True)
-    bias = torch.randn(4, generator=gen, dtype=torch.float64, requires_grad=True) if with_bias else None
-    mem = DiagonalReLURecurrence.apply(a, decay, bias)
+    threshold = torch.rand(4, generator=gen, dtype=torch.float64).requires_grad_(True)
+    graded = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    _, mem = _fused(a, decay, threshold, graded, torch.sigmoid)
     assert 0 < (mem > 0).double().mean() < 1            # the relu mask matters in this check
-    assert torch.autograd.gradcheck(lambda *args: DiagonalReLURecurrence.apply(*args),
-                                    (a, decay, bias), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradcheck(lambda *args: _fused(*args, torch.sigmoid),
+                                    (a, decay, threshold, graded), eps=1e-6, atol=1e-7)
 
 
-def test_custom_backward_saves_only_mem_and_decay():
-    a = torch.randn(9, 3, 5, requires_grad=True)
+def _unfused(a, decay, threshold, graded, spike_fn):
+    """The same maths step by step with plain autograd."""
+    mems, previous = [], None
+    for t in range(a.shape[0]):
+        previous = torch.relu(a[t] if previous is None else torch.addcmul(a[t], decay, previous))
+        mems.append(previous)
+    mem = torch.stack(mems)
+    return spike_fn(mem - threshold) * graded, mem
+
+
+@pytest.mark.parametrize("chunk_bytes", [5 * 3 * 4, 3 * 5 * 3 * 4, 1 << 20])   # 1 step, 3 steps, all
+def test_fused_path_matches_plain_autograd_with_atan(monkeypatch, chunk_bytes):
+    monkeypatch.setattr(leaky_parallel, "CHUNK_BYTES", chunk_bytes)
+    gen = torch.Generator().manual_seed(4)
+    leaves = (torch.randn(10, 3, 5, generator=gen, requires_grad=True),
+              torch.rand(5, generator=gen).requires_grad_(True),
+              torch.tensor(0.3, requires_grad=True), torch.tensor(1.5, requires_grad=True))
+    up_spk, up_mem = torch.randn(10, 3, 5, generator=gen), torch.randn(10, 3, 5, generator=gen)
+    results = []
+    for run in (_fused, _unfused):
+        spk, mem = run(*leaves, surrogates.atan(2.0))
+        grads = torch.autograd.grad((spk * up_spk).sum() + (mem * up_mem).sum(), leaves)
+        results.append((spk, mem, grads))
+    (spk, mem, grads), (spk_u, mem_u, grads_u) = results
+    assert 0 < spk.mean() < 1.5
+    assert torch.equal(spk, spk_u) and torch.equal(mem, mem_u)
+    for got, expected in zip(grads, grads_u):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_function_saves_only_mem_decay_and_scalars():
+    a = torch.randn(9 * 3, 5, requires_grad=True).clone()
     decay = torch.rand(5, requires_grad=True)
-    bias = torch.randn(5, requires_grad=True)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(tuple(t.shape)) or t, lambda t: t):
-        DiagonalReLURecurrence.apply(a, decay, bias)
-    assert sorted(saved) == [(5,), (9, 3, 5)]
+        DiagonalLeakyParallel.apply(a, (9, 3, 5), decay, torch.tensor(0.5), torch.tensor(1.0), surrogates.atan())
+    assert sorted(saved) == [(), (), (5,), (27, 5)]         # threshold, factor, decays, mem
+
+
+def test_speed_of_light_is_the_projection_matmuls_and_the_elementwise_passes():
+    case = next(c for c in cases.standard_cases("leakyparallel") if c.bench)
+    I, H = case.params["input_size"], case.params["hidden_size"]
+    small = case.with_sizes(steps=3, batch=2)
+    forward = ADAPTER.speed_of_light(small, torch.float32, "cpu", "forward")
+    train = ADAPTER.speed_of_light(small, torch.float32, "cpu", "train")
+    assert forward.flops == 2 * 3 * 2 * I * H
+    assert train.flops == 3 * forward.flops                  # + d(input) and d(W_ih), same size
+    assert forward.bytes_moved == 3 * 3 * 2 * H * 4          # read a, write mem and spk
+    assert train.bytes_moved == 7 * 3 * 2 * H * 4            # + read mem, d(spk), d(mem), write d(a)
+    forward()
+    train()
+    dense = ADAPTER.speed_of_light(small.with_params(weight_hh_enable=True), torch.float32, "cpu", "forward")
+    assert dense.flops == forward.flops + 3 * 2 * 2 * H * H  # one (B, H) @ (H, H) per step
 
 
 def test_unbatched_input_matches_reference():
@@ -213,3 +270,16 @@ def test_wrong_sample_shape_exits_2(tmp_path):
         """)
     assert result.exit_code == 2
     assert "sample_shape" in _output(result) and "Traceback" not in _output(result)
+
+
+def test_no_surrogate_leaves_a_learned_threshold_without_gradient_but_trains_the_graded_factor():
+    torch.manual_seed(2)
+    m = LeakyParallel(4, 6, beta=0.5, threshold=0.1, surrogate_disable=True, learn_threshold=True,
+                      learn_graded_spikes_factor=True)
+    x = torch.randn(5, 3, 4, requires_grad=True)
+    spk, mem = m.sequence(x)
+    assert 0 < spk.mean() < 1
+    (spk.sum() + mem.sum()).backward()
+    assert m.threshold.grad is None
+    assert float(m.graded_spikes_factor.grad) == float((spk > 0).sum())    # d(sum g S)/dg = sum S
+    assert x.grad is not None and x.grad.abs().sum() > 0

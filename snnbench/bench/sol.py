@@ -76,3 +76,14 @@ def copy_bytes(numel: int, dtype: torch.dtype, device: str, passes: int = 1, wha
     size = numel * src.element_size()
     return Work(run, f"{what + ': ' if what else ''}copy of {size / 1e6:.3g} MB"
                      + (f" x{passes}" if passes > 1 else ""), bytes_moved=2 * size * passes)
+
+
+def together(works: list[Work], what: str = "") -> Work:
+    """Several works done one after the other, as one (e.g. matmuls and the elementwise bytes)."""
+
+    def run() -> None:
+        for work in works:
+            work()
+
+    return Work(run, (what + ": " if what else "") + " + ".join(w.description for w in works),
+                flops=sum(w.flops for w in works), bytes_moved=sum(w.bytes_moved for w in works))

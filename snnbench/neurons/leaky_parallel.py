@@ -25,30 +25,43 @@ What the reference code does, and we therefore do too (see reference-notes.md):
 - ``learn_beta=True`` makes :math:`W_{hh}` trainable (its diagonal only, in diagonal mode), never
   clamped again. ``dropout`` has no effect (a single-layer RNN has no layer to drop between).
 
-Fast path (:class:`DiagonalReLURecurrence`), used when :math:`W_{hh}` is diagonal. Its parts:
+Fast path (:class:`DiagonalLeakyParallel`), used when :math:`W_{hh}` is diagonal. Its parts:
 
-1. The input projection :math:`a_t = W_{ih} x_t + b_{ih}` for all L x N rows in one matmul.
-2. The recurrence is elementwise, :math:`mem_t = \mathrm{relu}(a_t + (d \odot mem_{t-1} + b_{hh}))`,
-   instead of a (N, H) x (H, H) matmul per step. This is exact: the reference's off-diagonal
-   products are ``0 * mem`` = 0 and adding zeros changes no sum, so each entry is the same
-   ``d_i mem_i + b_i`` (float rounding of the additions aside; infinities excepted, see below).
-3. Its backward through time is written by hand and saves only ``mem`` (which is also the
-   output, so it costs no extra memory): the relu mask is ``mem_t > 0``; going back,
-   :math:`\delta_t = (\partial L/\partial mem_t + d \odot \delta_{t+1}) \odot [mem_t > 0]`, then
-   :math:`\partial L/\partial a_t = \delta_t`,
-   :math:`\partial L/\partial d = \sum_{t \ge 1, n} \delta_t\, mem_{t-1}` and
-   :math:`\partial L/\partial b_{hh} = \sum_{t, n} \delta_t`.
-   The gradient of the off-diagonal entries is zero, as the reference's gradient hook makes it.
-4. The spikes of all steps at once, after the recurrence (nothing in the recurrence reads them).
+1. The input projection for all L x N rows in one matmul, with both biases folded into it:
+   :math:`a_t = W_{ih} x_t + (b_{ih} + b_{hh})` (the same sum; only the rounding order of the
+   additions differs).
+2. The recurrence is elementwise, :math:`mem_t = \mathrm{relu}(a_t + d \odot mem_{t-1})`, written in
+   place over ``a`` (one fused multiply-add and one clamp per step), instead of a (N, H) x (H, H)
+   matmul per step. This is exact: the reference's off-diagonal products are ``0 * mem`` = 0
+   and adding zeros changes no sum (infinities excepted, see below).
+3. The steps run in chunks of about ``CHUNK_BYTES`` (1 MiB) of (steps, N, H); each chunk's spikes
+   are formed right after its recurrence, while it is still in cache, into the preallocated
+   output. The spike function is the given one (any surrogate), so the spikes are the same.
+4. The backward through time is written by hand, chunk by chunk from the last, and saves only
+   ``mem`` (the output itself) and the small decays, threshold and graded factor: no
+   (T, N, H) tensor of ``mem - threshold`` is kept for the surrogate. Per chunk it recomputes
+   ``u = mem - threshold`` and differentiates the spike function alone on it (autograd of the
+   surrogate on a cache-sized piece, so it is exactly the surrogate's own gradient), then with
+   the relu mask :math:`r_t = [mem_t > 0]` (as ``sign(mem_t)``: mem >= 0)
+   :math:`\delta_t = r_t \odot (\partial L/\partial mem_t + d \odot \delta_{t+1})`, computed as
+   :math:`r_t \odot g_t + (r_t \odot d) \odot \delta_{t+1}` (the same value: r is 0 or 1) with
+   one multiply-add per step. Then :math:`\partial L/\partial a_t = \delta_t` (autograd of the
+   matmul gives d(input), d(W_ih) and both biases from it),
+   :math:`\partial L/\partial d = \sum_{t \ge 1, n} \delta_t\, mem_{t-1}`,
+   :math:`\partial L/\partial \vartheta = -\sum \partial L/\partial u` and
+   :math:`\partial L/\partial g = \sum S(u)\, \partial L/\partial spk` (summed to their shapes).
+   The gradient of the off-diagonal entries of W_hh is zero, as the reference's hook makes it.
 
-Known departure: with an infinite input, the reference computes ``0 * inf = nan`` in the masked
+Known departures: with an infinite input, the reference computes ``0 * inf = nan`` in the masked
 matrix and turns every neuron of that sample to NaN on the next step; the fast path keeps the
-other neurons finite. Ours returns spikes in the input's dtype (the reference's default ATan
+other neurons finite. An infinite or NaN upstream gradient on a silent (mem = 0) neuron gives
+NaN through the 0/1 mask, where the reference's relu backward gives 0. Ours returns spikes in the input's dtype (the reference's default ATan
 always returns float32).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Callable, NamedTuple
 
@@ -57,6 +70,8 @@ import torch.nn as nn
 from torch.autograd.function import once_differentiable
 
 from snnbench.neurons import surrogates
+
+CHUNK_BYTES = 1 << 20     # the fused loops work on about 1 MiB of each (T, B, H) tensor at a time
 
 
 class LeakyParallelParams(NamedTuple):
@@ -70,49 +85,94 @@ class LeakyParallelParams(NamedTuple):
     spike_fn: Callable[[torch.Tensor], torch.Tensor]
 
 
-class DiagonalReLURecurrence(torch.autograd.Function):
-    r"""``mem_t = relu(a_t + d * mem_{t-1} + b)`` from ``mem_{-1} = 0``, for a (T, B, H); backward
-    through time by hand (see the module docstring). ``b`` may be None."""
+def _chunk_steps(batch_hidden: int, element_size: int) -> int:
+    """Steps per chunk of the fused loops: about CHUNK_BYTES of one (steps, B, H) tensor, so a
+    chunk's few temporaries stay in cache."""
+    return max(1, CHUNK_BYTES // max(1, batch_hidden * element_size))
+
+
+class DiagonalLeakyParallel(torch.autograd.Function):
+    r"""The diagonal recurrence and the spikes of a whole (T, B, H) sequence in one pass, with
+    the backward through time by hand (see the module docstring, fast path). Inputs: ``a`` (the
+    projected input with both biases, as the matmul's (T * B, H) output; overwritten by ``mem``),
+    the (T, B, H) shape, the decays ``d`` (H,), the threshold, the graded-spikes factor and the
+    spike function. Returns ``spk, mem``, both (T * B, H)."""
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, decay: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        mem = torch.empty_like(a)
-        for t in range(a.shape[0]):
-            if t == 0:
-                recurrent = bias                      # W_hh @ 0 + b_hh
-            elif bias is None:
-                recurrent = decay * mem[t - 1]
-            else:
-                recurrent = torch.addcmul(bias, decay, mem[t - 1])
-            if recurrent is None:
-                torch.clamp_min(a[t], 0, out=mem[t])
-            else:
-                torch.add(a[t], recurrent, out=mem[t])
-                mem[t].clamp_min_(0)
-        ctx.save_for_backward(mem, decay)
-        ctx.has_bias = bias is not None
-        return mem
+    def forward(ctx, a, shape, decay, threshold, graded, spike_fn):
+        mem = a.view(shape)                               # in place: a is ours and not needed again
+        T = shape[0]
+        steps = _chunk_steps(math.prod(shape[1:]), mem.element_size())
+        spk = None
+        for start in range(0, T, steps):
+            stop = min(start + steps, T)
+            if start == 0:
+                mem[0].clamp_min_(0)                      # mem_{-1} = 0: relu(a_0)
+            for t in range(max(start, 1), stop):
+                torch.addcmul(mem[t], decay, mem[t - 1], out=mem[t]).clamp_min_(0)
+            fired = spike_fn(mem[start:stop] - threshold)
+            if spk is None:
+                spk = torch.empty(a.shape, dtype=torch.result_type(fired, graded), device=a.device)
+            torch.mul(fired, graded, out=spk.view(mem.shape)[start:stop])
+        if spk is None:                                   # no steps at all
+            spk = (spike_fn(mem - threshold) * graded).reshape(a.shape)
+        ctx.mark_dirty(a)
+        ctx.save_for_backward(a, decay, threshold, graded)
+        ctx.spike_fn = spike_fn
+        ctx.shape = shape
+        return spk, a
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_mem: torch.Tensor):
-        mem, decay = ctx.saved_tensors
-        delta = torch.empty_like(grad_mem)
-        for t in reversed(range(grad_mem.shape[0])):
-            g = grad_mem[t] if t == grad_mem.shape[0] - 1 else torch.addcmul(grad_mem[t], decay, delta[t + 1])
-            torch.where(mem[t] > 0, g, torch.zeros((), dtype=g.dtype, device=g.device), out=delta[t])
-        grad_decay = grad_bias = None
-        if ctx.needs_input_grad[1]:
-            grad_decay = (delta[1:] * mem[:-1]).sum(dim=(0, 1))
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = delta.sum(dim=(0, 1))
-        return delta, grad_decay, grad_bias
+    def backward(ctx, grad_spk, grad_mem):
+        flat, decay, threshold, graded = ctx.saved_tensors
+        need_a, _, need_decay, need_threshold, need_graded, _ = ctx.needs_input_grad
+        mem = flat.view(ctx.shape)
+        grad_spk, grad_mem = grad_spk.view(mem.shape), grad_mem.view(mem.shape)
+        delta = torch.empty_like(mem)
+        grad_decay = torch.zeros_like(decay) if need_decay else None
+        grad_thr = torch.zeros_like(threshold) if need_threshold else None
+        grad_gsf = torch.zeros_like(graded) if need_graded else None
+        T = mem.shape[0]
+        steps = _chunk_steps(math.prod(mem.shape[1:]), mem.element_size())
+        for start in reversed(range(0, T, steps)):
+            stop = min(start + steps, T)
+            m = mem[start:stop]
+            d = delta[start:stop]
+            g_spk = grad_spk[start:stop]
+            # the spike path: dL/du of spk = S(u) g with u = mem - threshold, by autograd of the
+            # spike function alone on this chunk (its surrogate, whatever it is)
+            with torch.enable_grad():
+                u = (m - threshold.detach()).requires_grad_(True)
+                fired = ctx.spike_fn(u)
+            if need_graded:                                # dL/dg = sum S(u) dL/dspk
+                grad_gsf += (g_spk * fired.detach()).sum_to_size(graded.shape)
+            if fired.requires_grad:
+                (grad_u,) = torch.autograd.grad(fired, u, g_spk * graded)
+                torch.add(grad_mem[start:stop], grad_u, out=d)     # all of dL/dmem_t but the carried term
+                if need_threshold:                         # dL/dthreshold = -sum dL/du
+                    grad_thr -= grad_u.sum_to_size(threshold.shape)
+            else:
+                d.copy_(grad_mem[start:stop])
+            alive = torch.sign(m)                          # the relu mask [mem > 0] as 0/1 (mem >= 0)
+            d.mul_(alive)                                  # delta_t without the carried term
+            carried = alive.mul_(decay)                    # d [mem_t > 0]: the carried term's factor
+            for t in reversed(range(start, stop)):
+                if t + 1 < T:
+                    delta[t].addcmul_(carried[t - start], delta[t + 1])
+            lo = max(start, 1)
+            if need_decay and lo < stop:                   # dL/dd = sum_{t>=1} delta_t mem_{t-1}
+                grad_decay += (delta[lo:stop] * mem[lo - 1:stop - 1]).sum(dim=(0, 1))
+        if not (T and fired.requires_grad):
+            grad_thr = None                                # no surrogate: nothing reaches the threshold
+        return delta.view(flat.shape) if need_a else None, None, grad_decay, grad_thr, grad_gsf, None
 
 
-def project_input(x: torch.Tensor, p: LeakyParallelParams) -> torch.Tensor:
-    """``W_ih x + b_ih`` for any leading shape, as one matmul."""
+def project_input(x: torch.Tensor, p: LeakyParallelParams, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``W_ih x + bias`` (default ``b_ih``) for any leading shape, as one matmul."""
+    bias = p.bias_ih if bias is None else bias
     flat = x.reshape(-1, x.shape[-1])
-    out = flat @ p.weight_ih.t() if p.bias_ih is None else torch.addmm(p.bias_ih, flat, p.weight_ih.t())
+    out = flat @ p.weight_ih.t() if bias is None else torch.addmm(bias, flat, p.weight_ih.t())
     return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
@@ -140,16 +200,21 @@ def leaky_parallel_step(x_t: torch.Tensor, mem: torch.Tensor | None, p: LeakyPar
 
 def leaky_parallel_sequence(x: torch.Tensor, p: LeakyParallelParams):
     """All steps of x (T, B, I) from zero state: returns ``spk, mem``, each (T, B, H)."""
-    a = project_input(x, p)
     if p.diagonal:
-        mem = DiagonalReLURecurrence.apply(a, p.weight_hh.diagonal(), p.bias_hh)
-    else:
-        mems, previous = [], None
-        for t in range(x.shape[0]):
-            recurrent = recurrent_term(previous, p)
-            previous = torch.relu(a[t] if recurrent is None else a[t] + recurrent)
-            mems.append(previous)
-        mem = torch.stack(mems)
+        both = p.bias_hh if p.bias_ih is None else p.bias_ih if p.bias_hh is None else p.bias_ih + p.bias_hh
+        flat = x.reshape(-1, x.shape[-1])
+        a = flat @ p.weight_ih.t() if both is None else torch.addmm(both, flat, p.weight_ih.t())
+        shape = (*x.shape[:-1], a.shape[-1])
+        spk, mem = DiagonalLeakyParallel.apply(a, shape, p.weight_hh.diagonal(), p.threshold,
+                                               p.graded_spikes_factor, p.spike_fn)
+        return spk.view(shape), mem.view(shape)
+    a = project_input(x, p)
+    mems, previous = [], None
+    for t in range(x.shape[0]):
+        recurrent = recurrent_term(previous, p)
+        previous = torch.relu(a[t] if recurrent is None else a[t] + recurrent)
+        mems.append(previous)
+    mem = torch.stack(mems)
     return fire(mem, p), mem
 
 

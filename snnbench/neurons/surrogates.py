@@ -15,6 +15,12 @@ import torch
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+def step(u: torch.Tensor) -> torch.Tensor:
+    """``(u > 0)`` in ``u``'s dtype, written straight into a float tensor: the same values as
+    ``(u > 0).to(u.dtype)`` without the bool tensor and its slow conversion."""
+    return torch.gt(u, 0, out=torch.empty_like(u))
+
+
 class ATan(torch.autograd.Function):
     r"""Arc-tangent surrogate.
 
@@ -28,7 +34,7 @@ class ATan(torch.autograd.Function):
     def forward(ctx, u: torch.Tensor, alpha: float) -> torch.Tensor:
         ctx.save_for_backward(u)
         ctx.alpha = alpha
-        return (u > 0).to(u.dtype)
+        return step(u)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -42,7 +48,7 @@ class StraightThrough(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u: torch.Tensor) -> torch.Tensor:
-        return (u > 0).to(u.dtype)
+        return step(u)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -56,7 +62,7 @@ class FastSigmoid(torch.autograd.Function):
     def forward(ctx, u: torch.Tensor, slope: float) -> torch.Tensor:
         ctx.save_for_backward(u)
         ctx.slope = slope
-        return (u > 0).to(u.dtype)
+        return step(u)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -71,7 +77,7 @@ class Sigmoid(torch.autograd.Function):
     def forward(ctx, u: torch.Tensor, slope: float) -> torch.Tensor:
         ctx.save_for_backward(u)
         ctx.slope = slope
-        return (u > 0).to(u.dtype)
+        return step(u)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -82,7 +88,7 @@ class Sigmoid(torch.autograd.Function):
 
 def heaviside_no_grad(u: torch.Tensor) -> torch.Tensor:
     """The spike with no gradient at all (snntorch's ``surrogate_disable=True``)."""
-    return (u > 0).to(u.dtype)
+    return step(u)
 
 
 def spike_function(spike_grad: SpikeFn | None, surrogate_disable: bool) -> SpikeFn:

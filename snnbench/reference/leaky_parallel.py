@@ -175,5 +175,35 @@ class LeakyParallelAdapter(Adapter):
         spk, mem = native.step(x_t, previous.get("mem"))
         return {"spk": spk, "mem": mem}
 
+    def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
+        """What no LeakyParallel can avoid at this case's shapes (T, B, I -> H):
+
+        - the input projection, one (T*B, I) @ (I, H) matmul; train mode adds its two backward
+          products, d(input) = (T*B, H) @ (H, I) and d(W_ih) = (H, T*B) @ (T*B, I);
+        - the recurrence and the spikes, elementwise over (T, B, H): the forward reads the
+          projection and writes mem and spk (3 passes over T*B*H elements); the backward reads
+          mem and the two upstream gradients and writes d(projection) (4 more). Timed as a copy
+          of passes * T*B*H / 2 elements (a copy reads and writes each element: 2 passes).
+
+        With ``weight_hh_enable`` (a dense hidden matrix) each step adds a (B, H) @ (H, H)
+        product, and train mode its two backward products."""
+        from snnbench.bench.sol import MatMul, copy_bytes, matmuls, together
+
+        p = case.params
+        steps, batch, inp, hid = case.steps, case.batch, p["input_size"], p["hidden_size"]
+        rows = steps * batch
+        products = [MatMul(rows, inp, hid)]
+        if p.get("weight_hh_enable"):
+            products.append(MatMul(batch, hid, hid, repeat=steps))
+        passes = 3
+        if mode == "train":
+            products += [MatMul(rows, hid, inp), MatMul(hid, rows, inp)]
+            if p.get("weight_hh_enable"):
+                products += [MatMul(batch, hid, hid, repeat=steps), MatMul(hid, rows, hid)]
+            passes += 4
+        elementwise = copy_bytes(passes * rows * hid // 2, dtype, device,
+                                 what=f"recurrence and spikes ({passes} passes over T*B*H)")
+        return together([matmuls(products, dtype, device, what="projection"), elementwise], what=mode)
+
     def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
         return trace["mem"].detach() - pair.reference.threshold.detach()
