@@ -117,9 +117,160 @@ def sconv2dlstm_step(x_proj: torch.Tensor, state: SConv2dLSTMState,
     return spk, SConv2dLSTMState(syn, mem)
 
 
-def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
-    """All steps of x (T, B, C_in, H, W). Returns spk (T, B, C, H/pool, W/pool), syn and mem
-    (T, B, C, H, W)."""
+def _layout(device: torch.device) -> torch.memory_format:
+    """Channels-last on CPU: oneDNN's convolutions with few channels run several times faster in
+    it than in NCHW. Elsewhere the default layout."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+_RESET_CODE = {"none": 0, "subtract": 1, "zero": 2}
+
+
+def _frames(steps: int, batch: int, channels: int, like: torch.Tensor, layout) -> torch.Tensor:
+    """An uninitialised (steps, batch, channels, H, W) buffer whose (batch, ...) slices are in ``layout``."""
+    height, width = like.shape[-2:]
+    flat = torch.empty(steps * batch, channels, height, width, dtype=like.dtype, device=like.device,
+                       memory_format=layout)
+    return flat.view(steps, batch, channels, height, width)
+
+
+def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool):
+    """The carried-state time loop: one convolution per step over [x_t, mem_{t-1}].
+
+    Returns syns, mems (T, B, C, H, W) and, with ``save``, what the backward needs: the conv
+    inputs [x_t, mem_{t-1}] (T, B, C_in + C, H, W), the gate activations (T, B, 4C, H, W),
+    tanh(syn) and the reset masks."""
+    steps, batch, c_in = x.shape[:3]
+    hidden = weight.shape[0] // 4
+    layout = _layout(x.device)
+    weight = weight.contiguous(memory_format=layout)
+    # Conv inputs [x_t, mem_{t-1}]: every step's x is copied in at once; mem_{t-1} as it comes.
+    inputs = _frames(steps if save else 1, batch, c_in + hidden, x, layout)
+    if save:
+        inputs[:, :, :c_in] = x
+    acts = _frames(steps if save else 1, batch, 4 * hidden, x, layout)
+    tanh_c = _frames(steps if save else 1, batch, hidden, x, layout)
+    resets = torch.empty_like(tanh_c, dtype=torch.bool) if reset_code else None
+    syns = _frames(steps, batch, hidden, x, layout)
+    mems = _frames(steps, batch, hidden, x, layout)
+    syn, mem = syn0, mem0
+    for t in range(steps):
+        k = t if save else 0
+        frame = inputs[k]
+        if not save:
+            frame[:, :c_in] = x[t]
+        frame[:, c_in:] = mem
+        if reset_code:
+            reset = torch.gt(mem, threshold, out=resets[k])
+        pre = F.conv2d(frame, weight, bias, padding=padding)
+        act = acts[k]
+        torch.sigmoid(pre[:, :3 * hidden], out=act[:, :3 * hidden])
+        torch.tanh(pre[:, 3 * hidden:], out=act[:, 3 * hidden:])
+        del pre
+        i, f, o, g = act.chunk(4, dim=1)
+        syn = torch.mul(f, syn, out=syns[t]).addcmul_(i, g)
+        mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
+        if reset_code == 1:
+            mem.sub_(reset.to(mem.dtype) * threshold)
+        elif reset_code == 2:
+            mem.masked_fill_(reset, 0.0)
+    return syns, mems, (inputs, acts, tanh_c, resets)
+
+
+class SConv2dLSTMRecurrence(torch.autograd.Function):
+    """The time loop as one autograd node: (x, syn0, mem0, W, b, threshold) -> (syn, mem) stacked
+    over time, with the backward through time written out.
+
+    Per step backwards: the gate gradients from the state gradients (written over the saved gate
+    activations, which that step no longer needs), then one input-grad convolution that gives
+    d[x_t, mem_{t-1}]. After the loop, one weight-grad convolution over all T x B frames gives
+    dW and db. The reset r_t = [mem_{t-1} > thr] is detached: mem_t = m_t - r_t thr (subtract)
+    passes d mem to m_t and -sum(d mem * r_t) to thr; mem_t = (1 - r_t) m_t (zero) masks it."""
+
+    @staticmethod
+    def forward(ctx, x, syn0, mem0, weight, bias, threshold, padding, reset_code: int):
+        syns, mems, (inputs, acts, tanh_c, resets) = _recurrence(x, syn0, mem0, weight, bias, threshold,
+                                                                 padding, reset_code, save=True)
+        ctx.reset_code = reset_code
+        ctx.padding = padding
+        ctx.has_bias = bias is not None
+        ctx.threshold_shape = threshold.shape
+        ctx.save_for_backward(inputs, acts, tanh_c, resets, syns, syn0, weight)
+        return syns, mems
+
+    @staticmethod
+    def backward(ctx, d_syns, d_mems):
+        inputs, acts, tanh_c, resets, syns, syn0, weight = ctx.saved_tensors
+        steps, batch, c_in_all = inputs.shape[:3]
+        hidden = weight.shape[0] // 4
+        c_in = c_in_all - hidden
+        layout = _layout(inputs.device)
+        weight = weight.contiguous(memory_format=layout)
+        padding = list(ctx.padding)
+        need_x = ctx.needs_input_grad[0]
+        # Without d x, the input grad is only needed for mem: the recurrent part of the kernel.
+        grad_weight = weight if need_x else weight[:, c_in:]
+        d_x = torch.empty_like(inputs[:, :, :c_in]) if need_x else None
+        want_thr = ctx.reset_code == 1 and ctx.needs_input_grad[5]
+        d_thr = torch.zeros((), dtype=acts.dtype, device=acts.device) if want_thr else None
+        d_syn = torch.zeros_like(syns[0]) if d_syns is None else None
+        d_mem = torch.zeros_like(syns[0]) if d_mems is None else None
+        d_syn_next = d_mem_next = None
+        for t in reversed(range(steps)):
+            dm = d_mems[t] if d_mems is not None else d_mem
+            dc = d_syns[t] if d_syns is not None else d_syn
+            if d_mem_next is not None:
+                dm = dm + d_mem_next
+                dc = dc + d_syn_next
+            if ctx.reset_code == 1 and want_thr:
+                d_thr = d_thr - (dm * resets[t]).sum()
+            elif ctx.reset_code == 2:
+                dm = dm.masked_fill(resets[t], 0.0)
+            act = acts[t]
+            i, f, o, g = act.chunk(4, dim=1)
+            tc = tanh_c[t]
+            dm_o = dm * o
+            dc = dc + dm_o * (1 - tc * tc)          # note: dc is a new tensor (never d_syns[t])
+            c_prev = syns[t - 1] if t > 0 else syn0
+            d_syn_next = dc * f
+            # Each gate's gradient overwrites its own activation, after its last use.
+            do = dm * tc * o * (1 - o)
+            df = dc * c_prev * f * (1 - f)
+            di = dc * g * i * (1 - i)
+            g.copy_(dc * i * (1 - g * g))
+            o.copy_(do)
+            f.copy_(df)
+            i.copy_(di)
+            frame = inputs[t] if need_x else inputs[t][:, c_in:]
+            d_frame = torch.ops.aten.convolution_backward(
+                act, frame, grad_weight, None, [1, 1], padding, [1, 1], False, [0, 0], 1,
+                [True, False, False])[0]
+            if need_x:
+                d_x[t] = d_frame[:, :c_in]
+                d_mem_next = d_frame[:, c_in:]
+            else:
+                d_mem_next = d_frame
+        d_acts = acts.view(steps * batch, *acts.shape[2:])
+        frames = inputs.view(steps * batch, *inputs.shape[2:])
+        d_weight, d_bias = torch.ops.aten.convolution_backward(
+            d_acts, frames, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], padding, [1, 1],
+            False, [0, 0], 1, [False, True, ctx.has_bias])[1:]
+        if want_thr:
+            d_thr = d_thr.reshape(ctx.threshold_shape)  # a scalar threshold (lists are refused)
+        elif ctx.needs_input_grad[5]:
+            d_thr = torch.zeros(ctx.threshold_shape, dtype=acts.dtype, device=acts.device)
+        return (d_x, d_syn_next, d_mem_next, d_weight.contiguous(), d_bias if ctx.has_bias else None,
+                d_thr, None, None)
+
+
+def _fire(mems: torch.Tensor, p: SConv2dLSTMParams) -> torch.Tensor:
+    """The spikes of all steps at once, from the (pooled) mems (T, B, C, H, W)."""
+    frames = mems.reshape(-1, *mems.shape[2:])
+    fired = frames if p.pool is None else p.pool(frames)
+    return p.spike_fn(fired - p.threshold).reshape(*mems.shape[:2], *fired.shape[1:])
+
+
+def _sequence_step_by_step(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
     x_proj = project_input(x, p)
     spikes, syns, mems = [], [], []
     # unbind: one backward node that stacks the T gradients (indexing x_proj[t] would give each
@@ -130,6 +281,22 @@ def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLST
         syns.append(state.syn)
         mems.append(state.mem)
     return torch.stack(spikes), torch.stack(syns), torch.stack(mems)
+
+
+def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
+    """All steps of x (T, B, C_in, H, W). Returns spk (T, B, C, H/pool, W/pool), syn and mem
+    (T, B, C, H, W). With ``state_quant`` it runs step by step (:func:`sconv2dlstm_step`)."""
+    if p.state_quant is not None:
+        return _sequence_step_by_step(x, state, p)
+    weight = torch.cat([p.weight_x, p.weight_h], dim=1)
+    threshold = p.threshold
+    syn0, mem0 = state.syn.to(x.dtype), state.mem.to(x.dtype)
+    args = (x, syn0, mem0, weight, p.bias, threshold, p.padding, _RESET_CODE[p.reset_mechanism])
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args[:6]):
+        syns, mems = SConv2dLSTMRecurrence.apply(*args)
+    else:
+        syns, mems, _ = _recurrence(*args, save=False)
+    return _fire(mems, p), syns, mems
 
 
 class SConv2dLSTM(nn.Module):
