@@ -134,22 +134,45 @@ def _frames(steps: int, batch: int, channels: int, like: torch.Tensor, layout) -
     return flat.view(steps, batch, channels, height, width)
 
 
+def _gate_views(block: torch.Tensor, batch: int, hidden: int, height: int, width: int, layout):
+    """Two views of one step's gate storage (4 * B * C * H * W elements).
+
+    ``by_gate`` (4, B, C, H, W): each gate a dense (B, C, H, W) tensor in ``layout``, so the cell's
+    pointwise maths runs on dense tensors (a gate sliced out of a (B, 4C, H, W) channels-last
+    tensor is 4C-strided rows of C values, several times slower to read and write).
+    ``conv`` (B, 4C, H, W) in ``layout``: what the convolutions read. The backward overwrites the
+    activations (``by_gate``) with the gate gradients (``conv``) once it has read them."""
+    if layout == torch.channels_last:
+        by_gate = block.view(4, batch, height, width, hidden).permute(0, 1, 4, 2, 3)
+        conv = block.view(batch, height, width, 4 * hidden).permute(0, 3, 1, 2)
+    else:  # NCHW: each gate is B blocks of C * H * W contiguous values
+        by_gate = block.view(batch, 4, hidden, height, width).transpose(0, 1)
+        conv = block.view(batch, 4 * hidden, height, width)
+    return by_gate, conv
+
+
+def _split_gates(pre: torch.Tensor, hidden: int) -> torch.Tensor:
+    """(B, 4C, H, W) -> a (4, B, C, H, W) view: gate-major, the order i, f, o, g kept."""
+    return pre.unflatten(1, (4, hidden)).transpose(0, 1)
+
+
 def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool):
     """The carried-state time loop: one convolution per step over [x_t, mem_{t-1}].
 
     Returns syns, mems (T, B, C, H, W) and, with ``save``, what the backward needs: the conv
-    inputs [x_t, mem_{t-1}] (T, B, C_in + C, H, W), the gate activations (T, B, 4C, H, W),
-    tanh(syn) and the reset masks."""
-    steps, batch, c_in = x.shape[:3]
+    inputs [x_t, mem_{t-1}] (T, B, C_in + C, H, W), the gate activations (one flat block per
+    step, see :func:`_gate_views`), tanh(syn) and the reset masks."""
+    steps, batch, c_in, height, width = x.shape
     hidden = weight.shape[0] // 4
     layout = _layout(x.device)
     weight = weight.contiguous(memory_format=layout)
+    kept = steps if save else 1
     # Conv inputs [x_t, mem_{t-1}]: every step's x is copied in at once; mem_{t-1} as it comes.
-    inputs = _frames(steps if save else 1, batch, c_in + hidden, x, layout)
+    inputs = _frames(kept, batch, c_in + hidden, x, layout)
     if save:
         inputs[:, :, :c_in] = x
-    acts = _frames(steps if save else 1, batch, 4 * hidden, x, layout)
-    tanh_c = _frames(steps if save else 1, batch, hidden, x, layout)
+    acts = x.new_empty(kept, 4 * batch * hidden * height * width)
+    tanh_c = _frames(kept, batch, hidden, x, layout)
     resets = torch.empty_like(tanh_c, dtype=torch.bool) if reset_code else None
     syns = _frames(steps, batch, hidden, x, layout)
     mems = _frames(steps, batch, hidden, x, layout)
@@ -162,12 +185,12 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
         frame[:, c_in:] = mem
         if reset_code:
             reset = torch.gt(mem, threshold, out=resets[k])
-        pre = F.conv2d(frame, weight, bias, padding=padding)
-        act = acts[k]
-        torch.sigmoid(pre[:, :3 * hidden], out=act[:, :3 * hidden])
-        torch.tanh(pre[:, 3 * hidden:], out=act[:, 3 * hidden:])
+        pre = _split_gates(F.conv2d(frame, weight, bias, padding=padding), hidden)
+        act, _ = _gate_views(acts[k], batch, hidden, height, width, layout)
+        torch.sigmoid(pre[:3], out=act[:3])
+        torch.tanh(pre[3], out=act[3])
         del pre
-        i, f, o, g = act.chunk(4, dim=1)
+        i, f, o, g = act.unbind(0)
         syn = torch.mul(f, syn, out=syns[t]).addcmul_(i, g)
         mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
         if reset_code == 1:
@@ -201,7 +224,7 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_syns, d_mems):
         inputs, acts, tanh_c, resets, syns, syn0, weight = ctx.saved_tensors
-        steps, batch, c_in_all = inputs.shape[:3]
+        steps, batch, c_in_all, height, width = inputs.shape
         hidden = weight.shape[0] // 4
         c_in = c_in_all - hidden
         layout = _layout(inputs.device)
@@ -213,44 +236,51 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
         d_x = torch.empty_like(inputs[:, :, :c_in]) if need_x else None
         want_thr = ctx.reset_code == 1 and ctx.needs_input_grad[5]
         d_thr = torch.zeros((), dtype=acts.dtype, device=acts.device) if want_thr else None
-        d_syn = torch.zeros_like(syns[0]) if d_syns is None else None
-        d_mem = torch.zeros_like(syns[0]) if d_mems is None else None
+        one = torch.ones((), dtype=acts.dtype, device=acts.device)
+        # The upstream gradients in the states' layout, once (mixed layouts make every op slower).
+        d_syns = d_syns.reshape(steps * batch, hidden, height, width).contiguous(memory_format=layout)
+        d_mems = d_mems.reshape(steps * batch, hidden, height, width).contiguous(memory_format=layout)
+        d_syns = d_syns.view(steps, batch, hidden, height, width)
+        d_mems = d_mems.view(steps, batch, hidden, height, width)
         d_syn_next = d_mem_next = None
         for t in reversed(range(steps)):
-            dm = d_mems[t] if d_mems is not None else d_mem
-            dc = d_syns[t] if d_syns is not None else d_syn
+            dm, dc = d_mems[t], d_syns[t]
             if d_mem_next is not None:
                 dm = dm + d_mem_next
                 dc = dc + d_syn_next
-            if ctx.reset_code == 1 and want_thr:
+            else:
+                dc = dc.clone()
+            if want_thr:
                 d_thr = d_thr - (dm * resets[t]).sum()
             elif ctx.reset_code == 2:
                 dm = dm.masked_fill(resets[t], 0.0)
-            act = acts[t]
-            i, f, o, g = act.chunk(4, dim=1)
+            act, d_act = _gate_views(acts[t], batch, hidden, height, width, layout)
+            i, f, o, g = act.unbind(0)
             tc = tanh_c[t]
             dm_o = dm * o
-            dc = dc + dm_o * (1 - tc * tc)          # note: dc is a new tensor (never d_syns[t])
+            dc.addcmul_(dm_o, torch.addcmul(one, tc, tc, value=-1))   # d syn_t: + dm o (1 - tanh^2)
             c_prev = syns[t - 1] if t > 0 else syn0
             d_syn_next = dc * f
-            # Each gate's gradient overwrites its own activation, after its last use.
-            do = dm * tc * o * (1 - o)
-            df = dc * c_prev * f * (1 - f)
-            di = dc * g * i * (1 - i)
-            g.copy_(dc * i * (1 - g * g))
-            o.copy_(do)
-            f.copy_(df)
-            i.copy_(di)
+            # The four gate gradients as (partial product, derivative) pairs, read before any write:
+            # d_act's storage is act's.
+            pairs = [(dc * g, torch.addcmul(i, i, i, value=-1)),      # i: dc g sigma'(i)
+                     (dc * c_prev, torch.addcmul(f, f, f, value=-1)),  # f: dc c_{t-1} sigma'(f)
+                     (dm * tc, torch.addcmul(o, o, o, value=-1)),      # o: dm tanh(c) sigma'(o)
+                     (dc * i, torch.addcmul(one, g, g, value=-1))]     # g: dc i tanh'(g)
+            del i, f, o, g, act
+            for gate, (partial, derivative) in zip(d_act.unflatten(1, (4, hidden)).unbind(1), pairs):
+                torch.mul(partial, derivative, out=gate)
+            del pairs
             frame = inputs[t] if need_x else inputs[t][:, c_in:]
             d_frame = torch.ops.aten.convolution_backward(
-                act, frame, grad_weight, None, [1, 1], padding, [1, 1], False, [0, 0], 1,
+                d_act, frame, grad_weight, None, [1, 1], padding, [1, 1], False, [0, 0], 1,
                 [True, False, False])[0]
             if need_x:
                 d_x[t] = d_frame[:, :c_in]
                 d_mem_next = d_frame[:, c_in:]
             else:
                 d_mem_next = d_frame
-        d_acts = acts.view(steps * batch, *acts.shape[2:])
+        _, d_acts = _gate_views(acts, steps * batch, hidden, height, width, layout)
         frames = inputs.view(steps * batch, *inputs.shape[2:])
         d_weight, d_bias = torch.ops.aten.convolution_backward(
             d_acts, frames, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], padding, [1, 1],
