@@ -29,14 +29,27 @@ What the reference code does, and we therefore do too (see reference-notes.md):
 - An even kernel size changes the spatial size (padding ``k // 2``), so the first step fails
   (the new cell state no longer matches syn).
 
-Fast path (:func:`sconv2dlstm_sequence`): the kernel is split along its input channels into the
-part that sees :math:`x` (:math:`W_x`, the first C_in channels) and the part that sees mem
-(:math:`W_h`). A cross-correlation is a sum over input channels, so
-:math:`W \star [x, h] + b = (W_x \star x + b) + W_h \star h` exactly (only the order of the float
-additions changes). :math:`W_x \star x_t + b` does not depend on the state, so it is computed for
-all T x B frames as one batched convolution before the time loop; only the recurrent
-:math:`W_h \star mem_{t-1}` (C_out input channels instead of C_in + C_out) stays inside. For
-"zero" the reference runs the convolution twice with the same inputs; once is the same value.
+Fast path (:func:`sconv2dlstm_sequence`, without ``state_quant``), the same sums as the step,
+only the float rounding of a few pointwise formulas differs:
+
+- The time loop is one autograd node (:class:`SConv2dLSTMRecurrence`); each step runs one
+  convolution over the concatenated [x_t, mem_{t-1}] (C_in + C channels, like the reference).
+  Hoisting the input part W_x * x (an exact split of the sum over input channels) was tried and
+  dropped: it materialises a (T, B, 4C, H, W) projection (the forward's peak memory) and its
+  2 -> 4C convolution runs far below the machine's rate, so it was slower than the per-step conv.
+- On CPU everything is channels-last: oneDNN's convolutions with few channels are several times
+  faster in it. A gate sliced out of a channels-last (B, 4C, H, W) tensor is 4C-strided rows of C
+  values, slow for pointwise maths, so each step's activations are written gate-major (four dense
+  (B, C, H, W) tensors, :func:`_gate_views`); the gate *gradients* are later written over the same
+  storage in the (B, 4C, H, W) channels-last order the convolution backward reads.
+- Backward through time by hand, saving only the conv inputs, the gate activations, tanh(syn) and
+  the reset masks: per step, the gate gradients from the state gradients, then one input-grad
+  convolution (d x_t and d mem_{t-1} at once). The weight and bias gradients, sums over steps,
+  are one weight-grad convolution over all T x B frames after the loop (the reference runs T).
+- The spikes (pooling and surrogate) are fired outside that node, over all steps at once, so any
+  surrogate's own backward applies unchanged.
+- Reset "zero": the reference runs the convolution twice with the same inputs; once is the same.
+- ``state_quant`` runs step by step through :func:`sconv2dlstm_step` (plain autograd).
 """
 
 from __future__ import annotations
@@ -334,7 +347,7 @@ class SConv2dLSTM(nn.Module):
     ``spk, syn, mem = m(x, syn, mem)`` for one step of x (B, C_in, H, W).
 
     ``m.sequence(x, syn, mem)`` runs a whole (T, B, C_in, H, W) sequence with the fast path (the
-    input convolution for all frames at once) and returns ``spk, syn, mem`` stacked over time.
+    time loop as one autograd node, see the module doc) and returns ``spk, syn, mem`` stacked over time.
     Parameters: ``conv_weight`` (4C, C_in + C, kh, kw) and ``conv_bias`` (4C,), the reference's
     ``conv.weight`` and ``conv.bias``, so weights copy over directly.
     """
@@ -423,7 +436,7 @@ class SConv2dLSTM(nn.Module):
 
     def sequence(self, x, syn=None, mem=None):
         """All T steps of x (T, B, C_in, H, W) from the given (or stored) state; returns stacked
-        spk, syn, mem. The input convolution runs once for all T x B frames (see the module doc).
+        spk, syn, mem. The fast path: see the module doc.
         Unlike a call, it takes a state even with ``init_hidden`` (it sets the held state)."""
         if syn is not None:
             self.syn = syn
