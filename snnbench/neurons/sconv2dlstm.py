@@ -139,10 +139,10 @@ def _layout(device: torch.device) -> torch.memory_format:
 _RESET_CODE = {"none": 0, "subtract": 1, "zero": 2}
 
 
-def _frames(steps: int, batch: int, channels: int, like: torch.Tensor, layout) -> torch.Tensor:
+def _frames(steps: int, batch: int, channels: int, like: torch.Tensor, layout, dtype=None) -> torch.Tensor:
     """An uninitialised (steps, batch, channels, H, W) buffer whose (batch, ...) slices are in ``layout``."""
     height, width = like.shape[-2:]
-    flat = torch.empty(steps * batch, channels, height, width, dtype=like.dtype, device=like.device,
+    flat = torch.empty(steps * batch, channels, height, width, dtype=dtype or like.dtype, device=like.device,
                        memory_format=layout)
     return flat.view(steps, batch, channels, height, width)
 
@@ -169,12 +169,14 @@ def _split_gates(pre: torch.Tensor, hidden: int) -> torch.Tensor:
     return pre.unflatten(1, (4, hidden)).transpose(0, 1)
 
 
-def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool):
+def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool,
+                keep_resets: bool = False):
     """The carried-state time loop: one convolution per step over [x_t, mem_{t-1}].
 
     Returns syns, mems (T, B, C, H, W) and, with ``save``, what the backward needs: the conv
     inputs [x_t, mem_{t-1}] (T, B, C_in + C, H, W), the gate activations (one flat block per
-    step, see :func:`_gate_views`), tanh(syn) and the reset masks."""
+    step, see :func:`_gate_views`), tanh(syn) and, with ``keep_resets``, the reset masks (as 0/1 in
+    x's dtype for "subtract", where mem -= r * thr is one addcmul; bool for "zero")."""
     steps, batch, c_in, height, width = x.shape
     hidden = weight.shape[0] // 4
     layout = _layout(x.device)
@@ -186,7 +188,8 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
         inputs[:, :, :c_in] = x
     acts = x.new_empty(kept, 4 * batch * hidden * height * width)
     tanh_c = _frames(kept, batch, hidden, x, layout)
-    resets = torch.empty_like(tanh_c, dtype=torch.bool) if reset_code else None
+    reset_dtype = x.dtype if reset_code == 1 else torch.bool
+    resets = _frames(steps if keep_resets else 1, batch, hidden, x, layout, reset_dtype) if reset_code else None
     syns = _frames(steps, batch, hidden, x, layout)
     mems = _frames(steps, batch, hidden, x, layout)
     syn, mem = syn0, mem0
@@ -197,7 +200,7 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
             frame[:, :c_in] = x[t]
         frame[:, c_in:] = mem
         if reset_code:
-            reset = torch.gt(mem, threshold, out=resets[k])
+            reset = torch.gt(mem, threshold, out=resets[t if keep_resets else 0])
         pre = _split_gates(F.conv2d(frame, weight, bias, padding=padding), hidden)
         act, _ = _gate_views(acts[k], batch, hidden, height, width, layout)
         torch.sigmoid(pre[:3], out=act[:3])
@@ -207,7 +210,7 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
         syn = torch.mul(f, syn, out=syns[t]).addcmul_(i, g)
         mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
         if reset_code == 1:
-            mem.sub_(reset.to(mem.dtype) * threshold)
+            mem.addcmul_(reset, threshold, value=-1)   # r * thr is 0 or thr: exactly mem - r thr
         elif reset_code == 2:
             mem.masked_fill_(reset, 0.0)
     return syns, mems, (inputs, acts, tanh_c, resets)
@@ -225,8 +228,10 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, syn0, mem0, weight, bias, threshold, padding, reset_code: int):
+        # The masks are needed by the backward for "zero", and for "subtract" only for d threshold.
+        keep_resets = reset_code == 2 or (reset_code == 1 and ctx.needs_input_grad[5])
         syns, mems, (inputs, acts, tanh_c, resets) = _recurrence(x, syn0, mem0, weight, bias, threshold,
-                                                                 padding, reset_code, save=True)
+                                                                 padding, reset_code, True, keep_resets)
         ctx.reset_code = reset_code
         ctx.padding = padding
         ctx.has_bias = bias is not None
@@ -261,8 +266,6 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
             if d_mem_next is not None:
                 dm = dm + d_mem_next
                 dc = dc + d_syn_next
-            else:
-                dc = dc.clone()
             if want_thr:
                 d_thr = d_thr - (dm * resets[t]).sum()
             elif ctx.reset_code == 2:
@@ -271,7 +274,7 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
             i, f, o, g = act.unbind(0)
             tc = tanh_c[t]
             dm_o = dm * o
-            dc.addcmul_(dm_o, torch.addcmul(one, tc, tc, value=-1))   # d syn_t: + dm o (1 - tanh^2)
+            dc = torch.addcmul(dc, dm_o, torch.addcmul(one, tc, tc, value=-1))  # + dm o (1 - tanh^2)
             c_prev = syns[t - 1] if t > 0 else syn0
             d_syn_next = dc * f
             # The four gate gradients as (partial product, derivative) pairs, read before any write:
