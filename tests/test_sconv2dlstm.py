@@ -112,6 +112,49 @@ def test_sequence_fast_path_equals_step_by_step():
     assert spk_seq.shape == (5, 2, 3, 3, 2)
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "contiguous_format"])
+@pytest.mark.parametrize("reset", ["none", "subtract", "zero"])
+def test_recurrence_gradients_equal_autograd_of_the_steps(monkeypatch, layout, reset):
+    """The hand-written backward through time (both gate layouts: channels-last is the CPU's, NCHW
+    the other devices') gives autograd's gradients of the step-by-step maths, to float64 rounding."""
+    from snnbench.neurons import sconv2dlstm as module
+    monkeypatch.setattr(module, "_layout", lambda device: getattr(torch, layout))
+    torch.manual_seed(1)
+    m = SConv2dLSTM(2, 3, (3, 5), threshold=0.05, reset_mechanism=reset, learn_threshold=True,
+                    max_pool=2).double()
+    x = torch.randn(4, 2, 2, 6, 4, dtype=torch.float64, requires_grad=True)
+    syn0 = (torch.rand(2, 3, 6, 4, dtype=torch.float64) - 0.5).requires_grad_()
+    mem0 = (torch.rand(2, 3, 6, 4, dtype=torch.float64) - 0.5).requires_grad_()
+    ups = [torch.randn(4, 2, 3, 3, 2, dtype=torch.float64), torch.randn(4, 2, 3, 6, 4, dtype=torch.float64),
+           torch.randn(4, 2, 3, 6, 4, dtype=torch.float64)]
+    leaves = [x, syn0, mem0, m.conv_weight, m.conv_bias, m.threshold]
+
+    def grads(outputs):
+        loss = sum((out * up).sum() for out, up in zip(outputs, ups))
+        return torch.autograd.grad(loss, leaves)
+
+    fast = m.sequence(x, syn0, mem0)
+    assert fast[2].grad_fn is not None and "Recurrence" in type(fast[1].grad_fn).__name__
+    by_step = module._sequence_step_by_step(x, module.SConv2dLSTMState(syn0, mem0), m.params())
+    for ours, theirs in zip(fast, by_step):
+        torch.testing.assert_close(ours, theirs, atol=1e-13, rtol=0)
+    for name, ours, theirs in zip(["x", "syn0", "mem0", "weight", "bias", "threshold"],
+                                  grads(fast), grads(by_step)):
+        torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-12, msg=name)
+
+
+def test_speed_of_light_is_the_step_convolutions():
+    case = next(c for c in cases.standard_cases("sconv2dlstm") if c.bench).with_sizes(batch=2)
+    forward = ADAPTER.speed_of_light(case, torch.float32, "cpu", "forward")
+    train = ADAPTER.speed_of_light(case, torch.float32, "cpu", "train")
+    p, (height, width) = case.params, case.sample_shape[1:]
+    macs_per_step = case.batch * height * width * 4 * p["out_channels"] * (p["in_channels"] + p["out_channels"]) * 9
+    assert forward.flops == 2 * macs_per_step * case.steps
+    assert train.flops == 3 * forward.flops        # + input grads per step, one weight grad over all
+    assert "convolutions" in forward.description
+    forward()
+
+
 # ---- against snntorch ----------------------------------------------------------------------------
 ALL = cases.standard_cases("sconv2dlstm")
 STANDARD = [c for c in ALL if not c.bench]  # the benchmark case is checked by `snnbench compare`

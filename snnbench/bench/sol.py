@@ -5,6 +5,8 @@ the callables from two primitives, on pre-allocated operands so nothing but the 
 
 - :func:`matmuls`: a chain of matrix products ``(m, k) @ (k, n)``, each ``repeat`` times (a
   recurrent product is repeated once per step: it cannot be merged across steps);
+- :func:`convs`: a chain of 2-D convolutions (forward, grad of the input or grad of the weight,
+  the three calls a conv layer's forward and backward make), each ``repeat`` times;
 - :func:`copy_bytes`: a copy of as many elements as the neuron must read and write (input and
   outputs), for elementwise neurons whose cost is memory traffic.
 
@@ -14,6 +16,7 @@ in the same run: 1 is the bound, larger is how far from it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,6 +33,29 @@ class MatMul:
     @property
     def flops(self) -> int:
         return 2 * self.m * self.k * self.n * self.repeat
+
+
+CONV_KINDS = ("forward", "input_grad", "weight_grad")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A stride-1, "same"-padded (k // 2) convolution of ``batch`` frames (c_in, h, w) -> (c_out, h, w)
+    with a (kh, kw) kernel: its forward, its grad w.r.t. the input, or w.r.t. the weight (and bias)."""
+    batch: int
+    c_in: int
+    c_out: int
+    h: int
+    w: int
+    kh: int
+    kw: int
+    kind: str = "forward"
+    repeat: int = 1
+
+    @property
+    def flops(self) -> int:
+        """Each of the three is the same multiply-adds: one per (frame, out pixel, c_out, c_in, tap)."""
+        return 2 * self.batch * self.h * self.w * self.c_out * self.c_in * self.kh * self.kw * self.repeat
 
 
 class Work:
@@ -63,6 +89,67 @@ def matmuls(products: list[MatMul], dtype: torch.dtype, device: str, what: str =
     shapes = ", ".join(f"({p.m}x{p.k})@({p.k}x{p.n})" + (f" x{p.repeat}" if p.repeat > 1 else "")
                        for p in products)
     return Work(run, f"{what + ': ' if what else ''}{flops / 1e9:.3g} GFLOP of matmuls: {shapes}", flops=flops)
+
+
+def _conv_call(c: Conv, dtype: torch.dtype, device: str, gen: torch.Generator,
+               memory_format: torch.memory_format) -> Callable[[], None]:
+    """One call of ``c`` on pre-allocated operands: F.conv2d for the forward, and for the grads
+    aten.convolution_backward, which is what autograd runs for F.conv2d's backward."""
+    frames = _operand((c.batch, c.c_in, c.h, c.w), dtype, device, gen).contiguous(memory_format=memory_format)
+    weight = _operand((c.c_out, c.c_in, c.kh, c.kw), dtype, device, gen).contiguous(memory_format=memory_format)
+    padding = [c.kh // 2, c.kw // 2]
+    if c.kind == "forward":
+        bias = _operand((c.c_out,), dtype, device, gen)
+        return lambda: torch.nn.functional.conv2d(frames, weight, bias, padding=padding)
+    grad_out = _operand((c.batch, c.c_out, c.h, c.w), dtype, device, gen).contiguous(memory_format=memory_format)
+    mask = [True, False, False] if c.kind == "input_grad" else [False, True, True]
+    return lambda: torch.ops.aten.convolution_backward(grad_out, frames, weight, [c.c_out], [1, 1], padding,
+                                                       [1, 1], False, [0, 0], 1, mask)
+
+
+def _median_seconds(fn: Callable[[], None], repeats: int, device: str) -> float:
+    def synced() -> None:
+        fn()
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    synced()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        synced()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def convs(products: list[Conv], dtype: torch.dtype, device: str, what: str = "") -> Work:
+    """The convolutions, in the faster of the two memory layouts (NCHW or channels-last).
+
+    Which layout is faster depends on the shapes, dtype and machine (on CPU, oneDNN's
+    channels-last kernels can be several times faster for few channels), and an implementation
+    may use either, so the bound is the faster one: both are timed briefly here and the faster
+    is kept (named in the description)."""
+    for c in products:
+        if c.kind not in CONV_KINDS:
+            raise ValueError(f"Conv kind must be one of {', '.join(CONV_KINDS)}, got {c.kind!r}")
+    candidates = {}
+    for name, memory_format in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):
+        gen = torch.Generator().manual_seed(0)
+        calls = [(_conv_call(c, dtype, device, gen, memory_format), c.repeat) for c in products]
+
+        def run(calls=calls) -> None:
+            for call, repeat in calls:
+                for _ in range(repeat):
+                    call()
+
+        candidates[name] = run
+    timed = {name: _median_seconds(run, 3, device) for name, run in candidates.items()}
+    layout = min(timed, key=timed.get)
+    flops = sum(c.flops for c in products)
+    shapes = ", ".join(f"{c.kind} ({c.batch}x{c.c_in}x{c.h}x{c.w})->{c.c_out} k{c.kh}x{c.kw}"
+                       + (f" x{c.repeat}" if c.repeat > 1 else "") for c in products)
+    return Work(candidates[layout], f"{what + ': ' if what else ''}{flops / 1e9:.3g} GFLOP of convolutions "
+                                    f"({layout}): {shapes}", flops=flops)
 
 
 def copy_bytes(numel: int, dtype: torch.dtype, device: str, passes: int = 1, what: str = "") -> Work:

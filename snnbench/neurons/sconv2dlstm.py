@@ -29,14 +29,27 @@ What the reference code does, and we therefore do too (see reference-notes.md):
 - An even kernel size changes the spatial size (padding ``k // 2``), so the first step fails
   (the new cell state no longer matches syn).
 
-Fast path (:func:`sconv2dlstm_sequence`): the kernel is split along its input channels into the
-part that sees :math:`x` (:math:`W_x`, the first C_in channels) and the part that sees mem
-(:math:`W_h`). A cross-correlation is a sum over input channels, so
-:math:`W \star [x, h] + b = (W_x \star x + b) + W_h \star h` exactly (only the order of the float
-additions changes). :math:`W_x \star x_t + b` does not depend on the state, so it is computed for
-all T x B frames as one batched convolution before the time loop; only the recurrent
-:math:`W_h \star mem_{t-1}` (C_out input channels instead of C_in + C_out) stays inside. For
-"zero" the reference runs the convolution twice with the same inputs; once is the same value.
+Fast path (:func:`sconv2dlstm_sequence`, without ``state_quant``), the same sums as the step,
+only the float rounding of a few pointwise formulas differs:
+
+- The time loop is one autograd node (:class:`SConv2dLSTMRecurrence`); each step runs one
+  convolution over the concatenated [x_t, mem_{t-1}] (C_in + C channels, like the reference).
+  Hoisting the input part W_x * x (an exact split of the sum over input channels) was tried and
+  dropped: it materialises a (T, B, 4C, H, W) projection (the forward's peak memory) and its
+  2 -> 4C convolution runs far below the machine's rate, so it was slower than the per-step conv.
+- On CPU everything is channels-last: oneDNN's convolutions with few channels are several times
+  faster in it. A gate sliced out of a channels-last (B, 4C, H, W) tensor is 4C-strided rows of C
+  values, slow for pointwise maths, so each step's activations are written gate-major (four dense
+  (B, C, H, W) tensors, :func:`_gate_views`); the gate *gradients* are later written over the same
+  storage in the (B, 4C, H, W) channels-last order the convolution backward reads.
+- Backward through time by hand, saving only the conv inputs, the gate activations, tanh(syn) and
+  the reset masks: per step, the gate gradients from the state gradients, then one input-grad
+  convolution (d x_t and d mem_{t-1} at once). The weight and bias gradients, sums over steps,
+  are one weight-grad convolution over all T x B frames after the loop (the reference runs T).
+- The spikes (pooling and surrogate) are fired outside that node, over all steps at once, so any
+  surrogate's own backward applies unchanged.
+- Reset "zero": the reference runs the convolution twice with the same inputs; once is the same.
+- ``state_quant`` runs step by step through :func:`sconv2dlstm_step` (plain autograd).
 """
 
 from __future__ import annotations
@@ -117,9 +130,193 @@ def sconv2dlstm_step(x_proj: torch.Tensor, state: SConv2dLSTMState,
     return spk, SConv2dLSTMState(syn, mem)
 
 
-def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
-    """All steps of x (T, B, C_in, H, W). Returns spk (T, B, C, H/pool, W/pool), syn and mem
-    (T, B, C, H, W)."""
+def _layout(device: torch.device) -> torch.memory_format:
+    """Channels-last on CPU: oneDNN's convolutions with few channels run several times faster in
+    it than in NCHW. Elsewhere the default layout."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+_RESET_CODE = {"none": 0, "subtract": 1, "zero": 2}
+
+
+def _frames(steps: int, batch: int, channels: int, like: torch.Tensor, layout, dtype=None) -> torch.Tensor:
+    """An uninitialised (steps, batch, channels, H, W) buffer whose (batch, ...) slices are in ``layout``."""
+    height, width = like.shape[-2:]
+    flat = torch.empty(steps * batch, channels, height, width, dtype=dtype or like.dtype, device=like.device,
+                       memory_format=layout)
+    return flat.view(steps, batch, channels, height, width)
+
+
+def _gate_views(block: torch.Tensor, batch: int, hidden: int, height: int, width: int, layout):
+    """Two views of one step's gate storage (4 * B * C * H * W elements).
+
+    ``by_gate`` (4, B, C, H, W): each gate a dense (B, C, H, W) tensor in ``layout``, so the cell's
+    pointwise maths runs on dense tensors (a gate sliced out of a (B, 4C, H, W) channels-last
+    tensor is 4C-strided rows of C values, several times slower to read and write).
+    ``conv`` (B, 4C, H, W) in ``layout``: what the convolutions read. The backward overwrites the
+    activations (``by_gate``) with the gate gradients (``conv``) once it has read them."""
+    if layout == torch.channels_last:
+        by_gate = block.view(4, batch, height, width, hidden).permute(0, 1, 4, 2, 3)
+        conv = block.view(batch, height, width, 4 * hidden).permute(0, 3, 1, 2)
+    else:  # NCHW: each gate is B blocks of C * H * W contiguous values
+        by_gate = block.view(batch, 4, hidden, height, width).transpose(0, 1)
+        conv = block.view(batch, 4 * hidden, height, width)
+    return by_gate, conv
+
+
+def _split_gates(pre: torch.Tensor, hidden: int) -> torch.Tensor:
+    """(B, 4C, H, W) -> a (4, B, C, H, W) view: gate-major, the order i, f, o, g kept."""
+    return pre.unflatten(1, (4, hidden)).transpose(0, 1)
+
+
+def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool,
+                keep_resets: bool = False):
+    """The carried-state time loop: one convolution per step over [x_t, mem_{t-1}].
+
+    Returns syns, mems (T, B, C, H, W) and, with ``save``, what the backward needs: the conv
+    inputs [x_t, mem_{t-1}] (T, B, C_in + C, H, W), the gate activations (one flat block per
+    step, see :func:`_gate_views`), tanh(syn) and, with ``keep_resets``, the reset masks (as 0/1 in
+    x's dtype for "subtract", where mem -= r * thr is one addcmul; bool for "zero")."""
+    steps, batch, c_in, height, width = x.shape
+    hidden = weight.shape[0] // 4
+    layout = _layout(x.device)
+    weight = weight.contiguous(memory_format=layout)
+    kept = steps if save else 1
+    # Conv inputs [x_t, mem_{t-1}]: every step's x is copied in at once; mem_{t-1} as it comes.
+    inputs = _frames(kept, batch, c_in + hidden, x, layout)
+    if save:
+        inputs[:, :, :c_in] = x
+    acts = x.new_empty(kept, 4 * batch * hidden * height * width)
+    tanh_c = _frames(kept, batch, hidden, x, layout)
+    reset_dtype = x.dtype if reset_code == 1 else torch.bool
+    resets = _frames(steps if keep_resets else 1, batch, hidden, x, layout, reset_dtype) if reset_code else None
+    syns = _frames(steps, batch, hidden, x, layout)
+    mems = _frames(steps, batch, hidden, x, layout)
+    syn, mem = syn0, mem0
+    for t in range(steps):
+        k = t if save else 0
+        frame = inputs[k]
+        if not save:
+            frame[:, :c_in] = x[t]
+        frame[:, c_in:] = mem
+        if reset_code:
+            reset = torch.gt(mem, threshold, out=resets[t if keep_resets else 0])
+        pre = _split_gates(F.conv2d(frame, weight, bias, padding=padding), hidden)
+        act, _ = _gate_views(acts[k], batch, hidden, height, width, layout)
+        torch.sigmoid(pre[:3], out=act[:3])
+        torch.tanh(pre[3], out=act[3])
+        del pre
+        i, f, o, g = act.unbind(0)
+        syn = torch.mul(f, syn, out=syns[t]).addcmul_(i, g)
+        mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
+        if reset_code == 1:
+            mem.addcmul_(reset, threshold, value=-1)   # r * thr is 0 or thr: exactly mem - r thr
+        elif reset_code == 2:
+            mem.masked_fill_(reset, 0.0)
+    return syns, mems, (inputs, acts, tanh_c, resets)
+
+
+class SConv2dLSTMRecurrence(torch.autograd.Function):
+    """The time loop as one autograd node: (x, syn0, mem0, W, b, threshold) -> (syn, mem) stacked
+    over time, with the backward through time written out.
+
+    Per step backwards: the gate gradients from the state gradients (written over the saved gate
+    activations, which that step no longer needs), then one input-grad convolution that gives
+    d[x_t, mem_{t-1}]. After the loop, one weight-grad convolution over all T x B frames gives
+    dW and db. The reset r_t = [mem_{t-1} > thr] is detached: mem_t = m_t - r_t thr (subtract)
+    passes d mem to m_t and -sum(d mem * r_t) to thr; mem_t = (1 - r_t) m_t (zero) masks it."""
+
+    @staticmethod
+    def forward(ctx, x, syn0, mem0, weight, bias, threshold, padding, reset_code: int):
+        # The masks are needed by the backward for "zero", and for "subtract" only for d threshold.
+        keep_resets = reset_code == 2 or (reset_code == 1 and ctx.needs_input_grad[5])
+        syns, mems, (inputs, acts, tanh_c, resets) = _recurrence(x, syn0, mem0, weight, bias, threshold,
+                                                                 padding, reset_code, True, keep_resets)
+        ctx.reset_code = reset_code
+        ctx.padding = padding
+        ctx.has_bias = bias is not None
+        ctx.threshold_shape = threshold.shape
+        ctx.save_for_backward(inputs, acts, tanh_c, resets, syns, syn0, weight)
+        return syns, mems
+
+    @staticmethod
+    def backward(ctx, d_syns, d_mems):
+        inputs, acts, tanh_c, resets, syns, syn0, weight = ctx.saved_tensors
+        steps, batch, c_in_all, height, width = inputs.shape
+        hidden = weight.shape[0] // 4
+        c_in = c_in_all - hidden
+        layout = _layout(inputs.device)
+        weight = weight.contiguous(memory_format=layout)
+        padding = list(ctx.padding)
+        need_x = ctx.needs_input_grad[0]
+        # Without d x, the input grad is only needed for mem: the recurrent part of the kernel.
+        grad_weight = weight if need_x else weight[:, c_in:]
+        d_x = torch.empty_like(inputs[:, :, :c_in]) if need_x else None
+        want_thr = ctx.reset_code == 1 and ctx.needs_input_grad[5]
+        d_thr = torch.zeros((), dtype=acts.dtype, device=acts.device) if want_thr else None
+        one = torch.ones((), dtype=acts.dtype, device=acts.device)
+        # The upstream gradients in the states' layout, once (mixed layouts make every op slower).
+        d_syns = d_syns.reshape(steps * batch, hidden, height, width).contiguous(memory_format=layout)
+        d_mems = d_mems.reshape(steps * batch, hidden, height, width).contiguous(memory_format=layout)
+        d_syns = d_syns.view(steps, batch, hidden, height, width)
+        d_mems = d_mems.view(steps, batch, hidden, height, width)
+        d_syn_next = d_mem_next = None
+        for t in reversed(range(steps)):
+            dm, dc = d_mems[t], d_syns[t]
+            if d_mem_next is not None:
+                dm = dm + d_mem_next
+                dc = dc + d_syn_next
+            if want_thr:
+                d_thr = d_thr - (dm * resets[t]).sum()
+            elif ctx.reset_code == 2:
+                dm = dm.masked_fill(resets[t], 0.0)
+            act, d_act = _gate_views(acts[t], batch, hidden, height, width, layout)
+            i, f, o, g = act.unbind(0)
+            tc = tanh_c[t]
+            dm_o = dm * o
+            dc = torch.addcmul(dc, dm_o, torch.addcmul(one, tc, tc, value=-1))  # + dm o (1 - tanh^2)
+            c_prev = syns[t - 1] if t > 0 else syn0
+            d_syn_next = dc * f
+            # The four gate gradients as (partial product, derivative) pairs, read before any write:
+            # d_act's storage is act's.
+            pairs = [(dc * g, torch.addcmul(i, i, i, value=-1)),      # i: dc g sigma'(i)
+                     (dc * c_prev, torch.addcmul(f, f, f, value=-1)),  # f: dc c_{t-1} sigma'(f)
+                     (dm * tc, torch.addcmul(o, o, o, value=-1)),      # o: dm tanh(c) sigma'(o)
+                     (dc * i, torch.addcmul(one, g, g, value=-1))]     # g: dc i tanh'(g)
+            del i, f, o, g, act
+            for gate, (partial, derivative) in zip(d_act.unflatten(1, (4, hidden)).unbind(1), pairs):
+                torch.mul(partial, derivative, out=gate)
+            del pairs
+            frame = inputs[t] if need_x else inputs[t][:, c_in:]
+            d_frame = torch.ops.aten.convolution_backward(
+                d_act, frame, grad_weight, None, [1, 1], padding, [1, 1], False, [0, 0], 1,
+                [True, False, False])[0]
+            if need_x:
+                d_x[t] = d_frame[:, :c_in]
+                d_mem_next = d_frame[:, c_in:]
+            else:
+                d_mem_next = d_frame
+        _, d_acts = _gate_views(acts, steps * batch, hidden, height, width, layout)
+        frames = inputs.view(steps * batch, *inputs.shape[2:])
+        d_weight, d_bias = torch.ops.aten.convolution_backward(
+            d_acts, frames, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], padding, [1, 1],
+            False, [0, 0], 1, [False, True, ctx.has_bias])[1:]
+        if want_thr:
+            d_thr = d_thr.reshape(ctx.threshold_shape)  # a scalar threshold (lists are refused)
+        elif ctx.needs_input_grad[5]:
+            d_thr = torch.zeros(ctx.threshold_shape, dtype=acts.dtype, device=acts.device)
+        return (d_x, d_syn_next, d_mem_next, d_weight.contiguous(), d_bias if ctx.has_bias else None,
+                d_thr, None, None)
+
+
+def _fire(mems: torch.Tensor, p: SConv2dLSTMParams) -> torch.Tensor:
+    """The spikes of all steps at once, from the (pooled) mems (T, B, C, H, W)."""
+    frames = mems.reshape(-1, *mems.shape[2:])
+    fired = frames if p.pool is None else p.pool(frames)
+    return p.spike_fn(fired - p.threshold).reshape(*mems.shape[:2], *fired.shape[1:])
+
+
+def _sequence_step_by_step(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
     x_proj = project_input(x, p)
     spikes, syns, mems = [], [], []
     # unbind: one backward node that stacks the T gradients (indexing x_proj[t] would give each
@@ -132,12 +329,28 @@ def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLST
     return torch.stack(spikes), torch.stack(syns), torch.stack(mems)
 
 
+def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
+    """All steps of x (T, B, C_in, H, W). Returns spk (T, B, C, H/pool, W/pool), syn and mem
+    (T, B, C, H, W). With ``state_quant`` it runs step by step (:func:`sconv2dlstm_step`)."""
+    if p.state_quant is not None:
+        return _sequence_step_by_step(x, state, p)
+    weight = torch.cat([p.weight_x, p.weight_h], dim=1)
+    threshold = p.threshold
+    syn0, mem0 = state.syn.to(x.dtype), state.mem.to(x.dtype)
+    args = (x, syn0, mem0, weight, p.bias, threshold, p.padding, _RESET_CODE[p.reset_mechanism])
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args[:6]):
+        syns, mems = SConv2dLSTMRecurrence.apply(*args)
+    else:
+        syns, mems, _ = _recurrence(*args, save=False)
+    return _fire(mems, p), syns, mems
+
+
 class SConv2dLSTM(nn.Module):
     """Drop-in for ``snntorch.SConv2dLSTM``: same constructor arguments,
     ``spk, syn, mem = m(x, syn, mem)`` for one step of x (B, C_in, H, W).
 
     ``m.sequence(x, syn, mem)`` runs a whole (T, B, C_in, H, W) sequence with the fast path (the
-    input convolution for all frames at once) and returns ``spk, syn, mem`` stacked over time.
+    time loop as one autograd node, see the module doc) and returns ``spk, syn, mem`` stacked over time.
     Parameters: ``conv_weight`` (4C, C_in + C, kh, kw) and ``conv_bias`` (4C,), the reference's
     ``conv.weight`` and ``conv.bias``, so weights copy over directly.
     """
@@ -226,7 +439,7 @@ class SConv2dLSTM(nn.Module):
 
     def sequence(self, x, syn=None, mem=None):
         """All T steps of x (T, B, C_in, H, W) from the given (or stored) state; returns stacked
-        spk, syn, mem. The input convolution runs once for all T x B frames (see the module doc).
+        spk, syn, mem. The fast path: see the module doc.
         Unlike a call, it takes a state even with ``init_hidden`` (it sets the held state)."""
         if syn is not None:
             self.syn = syn

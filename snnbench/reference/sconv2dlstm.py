@@ -94,6 +94,29 @@ class SConv2dLSTMAdapter(SnntorchLSTMAdapter):
     def state_shape(self, case: Case) -> tuple[int, ...]:
         return (case.batch, case.params["out_channels"], *case.sample_shape[1:])
 
+    def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
+        """The convolutions no SConv2dLSTM can avoid: each step's ``W * [x_t, mem_{t-1}]``, B frames
+        of (C_in + C) -> 4C channels, once per step (mem_{t-1} is only known after the previous
+        step). The same multiply-adds can be split into an input conv over all T x B frames and a
+        recurrent C -> 4C conv per step; at the bench case's shapes that split was measured slower
+        (its 2 -> 4C conv writes a (T, B, 4C, H, W) result and runs far below the machine's rate),
+        so the bound is the per-step conv. Train mode adds the backward: the input grad of each
+        step's conv (it carries d mem back a step and gives d x), and one weight grad over all
+        T x B frames (the weight gradient is a sum over steps, so it need not be taken per step):
+        three times the forward multiply-adds. Timed in the faster memory layout (see sol.convs)."""
+        from snnbench.bench.sol import Conv, convs
+
+        p = case.params
+        kh, kw = self._pair(case, "kernel_size", p["kernel_size"])
+        c_in, c_out = p["in_channels"] + p["out_channels"], 4 * p["out_channels"]
+        height, width = case.sample_shape[1:]
+        steps, batch = case.steps, case.batch
+        products = [Conv(batch, c_in, c_out, height, width, kh, kw, "forward", repeat=steps)]
+        if mode == "train":
+            products += [Conv(batch, c_in, c_out, height, width, kh, kw, "input_grad", repeat=steps),
+                         Conv(steps * batch, c_in, c_out, height, width, kh, kw, "weight_grad")]
+        return convs(products, dtype, device, what=mode)
+
     def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
         """What the reference fires on, minus its threshold, shaped like the spikes: with pooling
         that is the pooled mem (quantised once more with state_quant), not mem itself."""
