@@ -248,7 +248,7 @@ def test_our_module_rejects_what_the_reference_rejects():
          train_alphas=True, surrogate_grad_fn=fns.Gaussian()),
     dict(min_v_mem=-0.1, surrogate_grad_fn=fns.PeriodicExponential()),
 ])
-@pytest.mark.parametrize("connect", [None, LinearConnect(6, 6, bias=True), "conv"])
+@pytest.mark.parametrize("connect", [None, LinearConnect(6, 6, bias=True), LinearConnect(6, 6, bias=False), "conv"])
 def test_fused_sequence_equals_the_step_loop(options, connect):
     torch.manual_seed(0)
     shape = (2, 3, 3) if connect == "conv" else (6,)

@@ -317,11 +317,18 @@ class _ALIFSequence(torch.autograd.Function):
         k_mem = 1 - alpha_mem if p.norm_input else None
         q_adapt = 1 - alpha_adapt
         threshold = p.b0 + p.adapt_scale * b0_state     # what step 0 fires against
+        scale, base = (_as_operand(value, x) for value in (p.adapt_scale, p.b0))
+        plain_linear = isinstance(connect, LinearConnect) and bias is None and x.dim() == 3
+        rec_t = weight.t() if plain_linear else None
+        rec_buffer = torch.empty_like(x[0]) if plain_linear else None
         v, i, b = v0, i0, b0_state
         for t in range(x.shape[0]):
             u = xs[t]
             if connect is not None and t > 0:
-                r = connect(S[t - 1], weight, bias).reshape(u.shape)
+                if rec_t is not None:       # what F.linear(s, W) computes, into a reused buffer
+                    r = torch.mm(S[t - 1], rec_t, out=rec_buffer)
+                else:
+                    r = connect(S[t - 1], weight, bias).reshape(u.shape)
                 u = torch.add(u, r, out=U[t] if U is not None else scratch)
             elif U is not None:
                 U[t].copy_(u)
@@ -350,7 +357,7 @@ class _ALIFSequence(torch.autograd.Function):
                 b.add_(torch.mul(q_adapt, s, out=scratch))
             if p.min_v_mem is not None:
                 vt.sub_(p.min_v_mem).relu_().add_(p.min_v_mem)
-            threshold = torch.mul(b, p.adapt_scale, out=TH[t]).add_(p.b0)
+            threshold = torch.mul(b, scale, out=TH[t]).add_(base)
             v = vt
         ctx.config = config
         ctx.save_for_backward(x if u_out is None else u_out, v0, i0, b0_state, alpha_mem, alpha_adapt,
@@ -370,6 +377,7 @@ class _ALIFSequence(torch.autograd.Function):
         reset = p.reset_fn
         subtract_threshold = isinstance(reset, MembraneSubtract) and reset.subtract_value is None
         k = 1 - a_m if p.norm_input else None
+        q = 1 - a_a
 
         # ---- per-step coefficients (no adjoints in them), for all steps at once ----
         fired_at = torch.empty_like(u)                 # the threshold each step fired against
@@ -424,13 +432,15 @@ class _ALIFSequence(torch.autograd.Function):
                     a_b.addcmul_(S[t + 1], z_next, value=-c)
                 else:
                     a_b.addcmul_(c_spikes[t + 1], z_next)
-            a_s_t = torch.addcmul(G_s[t], a_b, 1 - a_a, out=adj_s)
+            a_s_t = torch.addcmul(G_s[t], a_b, q, out=adj_s)
             if isinstance(dz_ds, torch.Tensor):
                 a_s_t.addcmul_(dz_ds[t], a_z)
             elif dz_ds is not None:
                 a_s_t.add_(a_z, alpha=dz_ds)
             if u_next is not None:                              # through the recurrence into s_t
-                if linear:
+                if linear and u.dim() == 3:
+                    a_s_t.addmm_(u_next, weight)
+                elif linear:
                     a_s_t.view(-1, weight.shape[1]).addmm_(u_next.reshape(-1, weight.shape[0]), weight)
                 else:
                     a_s_t.add_(_recurrent_input_grad(connect, u_next, weight, S[t]))
@@ -485,6 +495,14 @@ class _ALIFSequence(torch.autograd.Function):
         if connect is not None and steps > 1 and (need[7] or need[8]):
             g_weight, g_bias = _recurrent_weight_grad(connect, g_x[1:], spikes[:-1], weight, bias)
         return (g_x, g_v0, g_i0, g_b0, g_am, g_aa, g_as, g_weight, g_bias, None)
+
+
+def _as_operand(value, like: torch.Tensor):
+    """A Python number as a 0-dim tensor of ``like``'s dtype (the value the op would cast it to), so
+    that a per-step op does not convert a wrapped scalar every call; tensors pass through."""
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
 def _shifted_product_sum(adj: torch.Tensor, first: torch.Tensor, values: torch.Tensor,
