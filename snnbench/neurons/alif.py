@@ -304,6 +304,10 @@ class _ALIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, v0, i0, b0_state, alpha_mem, alpha_adapt, alpha_syn, weight, bias, config):
         p, connect, keep_u = config
+        inputs = (x, v0, i0, b0_state, alpha_mem, alpha_adapt, alpha_syn, weight, bias)
+        # per-step operands without autograd metadata (cheaper dispatch); the originals are saved
+        x, v0, i0, b0_state, alpha_mem, alpha_adapt, alpha_syn, weight, bias = (
+            None if t is None else t.detach() for t in inputs)
         single = p.spike_fn is SingleSpike          # spikes are 0 or 1: products with them are exact
         rule = _spike_rule(p.spike_fn)
         reset = p.reset_fn
@@ -360,15 +364,14 @@ class _ALIFSequence(torch.autograd.Function):
             threshold = torch.mul(b, scale, out=TH[t]).add_(base)
             v = vt
         ctx.config = config
-        ctx.save_for_backward(x if u_out is None else u_out, v0, i0, b0_state, alpha_mem, alpha_adapt,
-                              alpha_syn, weight, bias, spikes, v_out, i_out, b_out, th_out)
+        ctx.save_for_backward(inputs[0] if u_out is None else u_out, *inputs[1:], spikes, v_out, i_out, b_out, th_out)
         return spikes, v_out, i_out, b_out, th_out
 
     @staticmethod
     def backward(ctx, g_s, g_v, g_i, g_b, g_th):
         p, connect, _ = ctx.config
         (u, v0, i0, b0_state, a_m, a_a, a_s, weight, bias,
-         spikes, v_out, i_out, b_out, th_out) = ctx.saved_tensors
+         spikes, v_out, i_out, b_out, th_out) = (None if t is None else t.detach() for t in ctx.saved_tensors)
         need = ctx.needs_input_grad
         steps = u.shape[0]
         zero = u.new_zeros(())
@@ -419,13 +422,16 @@ class _ALIFSequence(torch.autograd.Function):
         AI = adj_itot.unbind(0) if adj_itot is not None else None
         S, G_s, G_v, G_b, K_g_i, G_i = (z.unbind(0) for z in (spikes, g_s, g_v, g_b_total, k_g_i, g_i))
         SIG = sigma.unbind(0)
-        zero_step = zero.expand(u.shape[1:])
         adj_s = torch.empty_like(u[0])
+        # two buffers each for the adjoints a step hands to the one before it
+        v_bufs = [torch.empty_like(u[0]) for _ in range(2)]
+        z_bufs = [torch.empty_like(u[0]) for _ in range(2)] if kappa is not None else None
+        j_bufs = [torch.empty_like(u[0]) for _ in range(2)] if a_s is not None else None
         linear = isinstance(connect, LinearConnect)
         w_next = b_next = z_next = u_next = j_next = None
         for t in range(steps - 1, -1, -1):
-            a_v = G_v[t] if w_next is None else torch.addcmul(G_v[t], w_next, a_m)
-            a_z = a_v if kappa is None else a_v * kappa[t]
+            a_v = G_v[t] if w_next is None else torch.addcmul(G_v[t], w_next, a_m, out=v_bufs[t % 2])
+            a_z = a_v if kappa is None else torch.mul(a_v, kappa[t], out=z_bufs[t % 2])
             a_b = AB[t].copy_(G_b[t]) if b_next is None else torch.addcmul(G_b[t], b_next, a_a, out=AB[t])
             if subtract_threshold and z_next is not None:      # through the next step's reset: -c s dz
                 if c_spikes is None:
@@ -452,7 +458,7 @@ class _ALIFSequence(torch.autograd.Function):
                 a_itot = torch.add(G_i[t], a_w, out=AI[t])
                 if j_next is not None:
                     a_itot.addcmul_(j_next, a_s)
-                j_next = a_itot * k if k is not None else a_itot
+                j_next = torch.mul(a_itot, k, out=j_bufs[t % 2]) if k is not None else a_itot
                 a_u = torch.mul(j_next, a_s, out=GX[t])
             w_next, b_next, z_next = a_w, a_b, a_z
             if connect is not None and t > 0:
