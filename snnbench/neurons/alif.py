@@ -393,9 +393,14 @@ class _ALIFSequence(torch.autograd.Function):
         kappa = None                                   # d clip / d z
         if p.min_v_mem is not None:
             kappa = (reset(spikes, sigma, fired_at) - p.min_v_mem > 0).to(u.dtype)
-        chunk = max(1, steps // 8)                     # the surrogate's temporaries, a chunk at a time
-        for t0 in range(0, steps, chunk):
-            sigma[t0:t0 + chunk] = p.surrogate(sigma[t0:t0 + chunk], fired_at[t0:t0 + chunk])
+        if type(p.surrogate) is SingleExponential:    # in place: k / (B w) * exp(-|v - B| / (B w))
+            width = p.surrogate.grad_width
+            sigma.sub_(fired_at).abs_().div_(fired_at).mul_(-1 / width).exp_()
+            sigma.div_(fired_at).mul_(p.surrogate.grad_scale / width)
+        else:
+            chunk = max(1, steps // 8)                 # the surrogate's temporaries, a chunk at a time
+            for t0 in range(0, steps, chunk):
+                sigma[t0:t0 + chunk] = p.surrogate(sigma[t0:t0 + chunk], fired_at[t0:t0 + chunk])
         dz_dw = None                                   # d reset / d w, times kappa (None: kappa or 1)
         if isinstance(reset, MembraneReset):
             dz_dw = (spikes == 0).to(u.dtype)
@@ -463,7 +468,13 @@ class _ALIFSequence(torch.autograd.Function):
             w_next, b_next, z_next = a_w, a_b, a_z
             if connect is not None and t > 0:
                 u_next = a_u
+        # buffers the recurrence no longer needs, reused below (fresh large tensors cost page faults)
+        spare = [t for t in (sigma, dz_ds, g_b_total, k_g_i) if isinstance(t, torch.Tensor) and t.shape == u.shape
+                 and t.is_contiguous() and t.data_ptr() not in (g_b.data_ptr(), g_i.data_ptr())]
         del sigma, dz_ds, dz_dw, g_b_total, k_g_i, c_spikes
+
+        def buffer() -> torch.Tensor:
+            return spare.pop() if spare else torch.empty_like(u)
 
         # ---- gradients of the initial state and the parameters, in batch ----
         g_v0 = _reduce_state(a_m * w_next, v0) if need[1] else None
@@ -477,25 +488,24 @@ class _ALIFSequence(torch.autograd.Function):
         g_am = g_aa = g_as = None
         if need[4] or need[6]:
             if adj_itot is None:                        # no synapse: the current is j = u
-                adj_itot = torch.add(g_i, adj_w)
+                adj_itot = torch.add(g_i, adj_w, out=buffer())
                 pre_syn = u
             else:                                       # j = a_s * (i_prev + u)
-                pre_syn = torch.empty_like(u)
-                torch.add(i0, u[0], out=pre_syn[0])
-                torch.add(i_out[:-1], u[1:], out=pre_syn[1:])
-            if need[4]:
-                g_am = _shifted_product_sum(adj_w, v0, v_out, a_m)
-                if p.norm_input:
-                    j = pre_syn if a_s is None else a_s * pre_syn
-                    g_am = g_am - _reduce(adj_itot * j, a_m)
-                    del j
+                pre_syn = _shifted(torch.add, i_out, i0, u, buffer())
             if need[6] and a_s is not None:
-                adj_j = adj_itot * k if k is not None else adj_itot
-                g_as = _reduce(adj_j * pre_syn, a_s)
-        if need[5]:
-            prev_minus_s = torch.empty_like(u)
-            torch.sub(b0_state, spikes[0], out=prev_minus_s[0])
-            torch.sub(b_out[:-1], spikes[1:], out=prev_minus_s[1:])
+                adj_j = adj_itot.mul(k) if k is not None else adj_itot
+                g_as = _reduce(adj_j.mul_(pre_syn) if k is not None else adj_j * pre_syn, a_s)
+                del adj_j
+            if need[4]:
+                g_am_terms = _shifted(torch.mul, v_out, v0, adj_w, buffer())     # adj_w_t * v_{t-1}
+                if p.norm_input:                        # - adj_itot_t * j_t
+                    j = adj_itot.mul_(pre_syn)
+                    g_am_terms.sub_(j if a_s is None else j.mul_(a_s))
+                g_am = _reduce(g_am_terms, a_m)
+                del g_am_terms
+            del adj_itot, pre_syn
+        if need[5]:                                     # adj_b_t * (b_{t-1} - s_t)
+            prev_minus_s = _shifted(torch.sub, b_out, b0_state, spikes, buffer(), prev_first=True)
             g_aa = _reduce(prev_minus_s.mul_(adj_b), a_a)
         g_weight = g_bias = None
         if connect is not None and steps > 1 and (need[7] or need[8]):
@@ -511,13 +521,14 @@ def _as_operand(value, like: torch.Tensor):
     return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
-def _shifted_product_sum(adj: torch.Tensor, first: torch.Tensor, values: torch.Tensor,
-                         like: torch.Tensor) -> torch.Tensor:
-    """sum over t of adj_t * values_{t-1} (values_{-1} = first), reduced to ``like``'s shape."""
-    out = torch.empty_like(adj)
-    torch.mul(adj[0], first, out=out[0])
-    torch.mul(adj[1:], values[:-1], out=out[1:])
-    return _reduce(out, like)
+def _shifted(op, values: torch.Tensor, first: torch.Tensor, other: torch.Tensor, out: torch.Tensor,
+             prev_first: bool = False) -> torch.Tensor:
+    """``op`` between values_{t-1} (values_{-1} = ``first``) and other_t, for all t, into ``out``
+    (``prev_first``: the previous value is the first operand, else the second, for ``sub``)."""
+    pairs = ((first, other[0], out[0]), (values[:-1], other[1:], out[1:]))
+    for prev, now, into in pairs:
+        op(prev, now, out=into) if prev_first else op(now, prev, out=into)
+    return out
 
 
 def _reduce(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
