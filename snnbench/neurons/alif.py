@@ -383,9 +383,13 @@ class _ALIFSequence(torch.autograd.Function):
         q = 1 - a_a
 
         # ---- per-step coefficients (no adjoints in them), for all steps at once ----
-        fired_at = torch.empty_like(u)                 # the threshold each step fired against
-        torch.add(torch.mul(b0_state, c), p.b0, out=fired_at[0])
-        fired_at[1:] = th_out[:-1]
+        # the threshold each step fired against: b0 + c b0_state, then the previous step's output
+        first_threshold = torch.add(torch.mul(b0_state, c), p.b0)
+        fired = (first_threshold.unsqueeze(0), th_out[:-1])           # for steps 0 and 1..T-1
+        fast_surrogate = type(p.surrogate) is SingleExponential
+        fired_at = None                                # the same, as one tensor, where needed
+        if p.min_v_mem is not None or not fast_surrogate:
+            fired_at = torch.cat(fired)
         sigma = torch.empty_like(u)                    # the membrane before the reset, then dS/dv
         torch.mul(a_m, v0, out=sigma[0])
         torch.mul(a_m, v_out[:-1], out=sigma[1:])
@@ -393,10 +397,12 @@ class _ALIFSequence(torch.autograd.Function):
         kappa = None                                   # d clip / d z
         if p.min_v_mem is not None:
             kappa = (reset(spikes, sigma, fired_at) - p.min_v_mem > 0).to(u.dtype)
-        if type(p.surrogate) is SingleExponential:    # in place: k / (B w) * exp(-|v - B| / (B w))
-            width = p.surrogate.grad_width
-            sigma.sub_(fired_at).abs_().div_(fired_at).mul_(-1 / width).exp_()
-            sigma.div_(fired_at).mul_(p.surrogate.grad_scale / width)
+        if fast_surrogate:                             # in place: k / (B w) * exp(-|v - B| / (B w))
+            width, scale = p.surrogate.grad_width, p.surrogate.grad_scale
+            for part, threshold in zip((sigma[:1], sigma[1:]), fired):
+                part.sub_(threshold).abs_()
+                torch.addcdiv(zero, part, threshold, value=-1 / width, out=part).exp_()
+                torch.addcdiv(zero, part, threshold, value=scale / width, out=part)
         else:
             chunk = max(1, steps // 8)                 # the surrogate's temporaries, a chunk at a time
             for t0 in range(0, steps, chunk):
@@ -406,14 +412,13 @@ class _ALIFSequence(torch.autograd.Function):
             dz_dw = (spikes == 0).to(u.dtype)
             if kappa is not None:
                 dz_dw.mul_(kappa)
-        dz_ds = None                                   # d reset / d s, times kappa
-        if subtract_threshold:
-            dz_ds = fired_at.neg_()
-            if kappa is not None:
-                dz_ds.mul_(kappa)
-        elif isinstance(reset, MembraneSubtract):
+        dz_ds = None                                   # d reset / d s, times kappa (None: -B, see FIRED)
+        if subtract_threshold and kappa is not None:
+            dz_ds = fired_at.neg_().mul_(kappa)
+        elif isinstance(reset, MembraneSubtract) and not subtract_threshold:
             dz_ds = -reset.subtract_value if kappa is None else kappa * -reset.subtract_value
         del fired_at
+        FIRED = (first_threshold, *th_out.unbind(0)[:-1])
         c_spikes = None                                # c * d reset / d B = -c s (times the adjoint of z)
         if subtract_threshold and isinstance(c, torch.Tensor):
             c_spikes = -(c * spikes)
@@ -446,6 +451,8 @@ class _ALIFSequence(torch.autograd.Function):
             a_s_t = torch.addcmul(G_s[t], a_b, q, out=adj_s)
             if isinstance(dz_ds, torch.Tensor):
                 a_s_t.addcmul_(dz_ds[t], a_z)
+            elif subtract_threshold:                            # the reset subtracted s B
+                a_s_t.addcmul_(FIRED[t], a_z, value=-1)
             elif dz_ds is not None:
                 a_s_t.add_(a_z, alpha=dz_ds)
             if u_next is not None:                              # through the recurrence into s_t
