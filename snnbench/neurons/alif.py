@@ -34,16 +34,33 @@ Fast paths (:meth:`ALIF.sequence`; ``m.fast = False`` runs the plain step loop i
 
 - The alphas are computed once per call, not once per step.
 - :func:`alif_sequence_fused` runs the whole sequence as *one* autograd node
-  (:class:`_ALIFSequence`) when the spike function and reset are ours (any surrogate): the forward
-  is the same elementwise operations as :func:`alif_step` in the same order (so bit-identical
-  values), with no autograd graph built per step. It saves only the outputs (spikes, v_mem, i_syn,
-  b) and, with a recurrence, the total input currents. The hand-written backward through time
-  recomputes, for all steps at once, the membrane before the reset
-  :math:`w_t = \alpha_{mem} v_{t-1} + i_t`, the thresholds, surrogates and masks; the time loop
-  then carries only the adjoints of :math:`v, i, b` (a dozen elementwise ops per step, plus one
-  ``grad @ W`` or transposed convolution per step for the recurrence). The recurrent weight and
-  bias gradients and the alpha gradients are one batched reduction after the loop. Tests check
-  the fused path against the step loop (values bitwise, gradients to 1e-10 in float64).
+  (:class:`_ALIFSequence`) when the spike function and reset are ours (any surrogate), with no
+  autograd graph built per step. Its forward does the same elementwise operations as
+  :func:`alif_step` in the same order, so the values are bit-identical, but writes every result
+  straight into preallocated (T, B, ...) outputs (``out=`` / in-place ops on per-step views; no
+  ``torch.stack``), about ten kernels per step plus the recurrent product:
+
+  * the recurrent ``F.linear(s, W)`` (bias-free, 2-D) is ``torch.mm(s, W.t(), out=buffer)``, the
+    same kernel F.linear calls;
+  * Python-number operands (``adapt_scale``, ``b0``) are 0-dim tensors of the input's dtype, the
+    value the op would cast them to, so no per-step scalar conversion;
+  * with ``SingleSpike`` the spike is ``torch.ge(v, B, out=spikes[t])`` (``v - B >= 0`` is
+    ``v >= B`` in IEEE arithmetic with gradual underflow), and the products with spikes in the reset
+    and in ``b``'s update are fused (``addcmul_``): a product with 0 or 1 is exact, so the single
+    rounding of the add is the one the separate ops make.
+
+  Saved: the input (with a recurrence: the total input currents, only when grad is enabled) and the
+  outputs themselves. The hand-written backward through time recomputes, for all steps at once,
+  the membrane before the reset :math:`w_t = \alpha_{mem} v_{t-1} + i_t` (same ops, so the same
+  bits, so the same masks) and the surrogate (``SingleExponential`` in place in that buffer; other
+  surrogates a chunk of steps at a time); the thresholds each step fired against are read from the
+  ``spike_threshold`` output of the step before. The time loop carries only the adjoints of
+  :math:`v, b, w, u` (and :math:`j` with a synapse): seven ``addcmul``-style kernels per step plus
+  one ``addmm_`` of ``grad @ W`` (or a transposed convolution) for the recurrence. The recurrent
+  weight gradient is one ``(n, (T-1)B) @ ((T-1)B, n)`` product after the loop; the alpha
+  gradients are batched products and reductions, in buffers the loop no longer needs. Tests check
+  the fused path against the step loop (values bitwise, gradients to 1e-10 in float64) for every
+  spike function, reset, synapse, clip and connection.
 """
 
 from __future__ import annotations
