@@ -248,7 +248,7 @@ def test_our_module_rejects_what_the_reference_rejects():
          train_alphas=True, surrogate_grad_fn=fns.Gaussian()),
     dict(min_v_mem=-0.1, surrogate_grad_fn=fns.PeriodicExponential()),
 ])
-@pytest.mark.parametrize("connect", [None, LinearConnect(6, 6, bias=True), "conv"])
+@pytest.mark.parametrize("connect", [None, LinearConnect(6, 6, bias=True), LinearConnect(6, 6, bias=False), "conv"])
 def test_fused_sequence_equals_the_step_loop(options, connect):
     torch.manual_seed(0)
     shape = (2, 3, 3) if connect == "conv" else (6,)
@@ -291,3 +291,26 @@ def test_resets_by_hand():
     assert fns.MembraneSubtract(0.5)(s, v, threshold).tolist() == pytest.approx([1.5, 0.3])
     # sinabs adds reset_value to every membrane, not only to those that spiked
     assert fns.MembraneReset(0.1)(s, v, threshold).tolist() == pytest.approx([0.1, 0.4])
+
+
+# ---- speed of light -------------------------------------------------------------------------------
+def test_recurrent_speed_of_light_counts_the_recurrent_products():
+    adapter = registry.get("alifrecurrent").adapter
+    case = next(c for c in cases.standard_cases("alifrecurrent") if c.name == "linear-default")
+    T, B, n = case.steps, case.batch, case.sample_shape[-1]
+    forward = adapter.speed_of_light(case, torch.float32, "cpu", "forward")
+    train = adapter.speed_of_light(case, torch.float32, "cpu", "train")
+    step = 2 * B * n * n                                 # (B, n) @ (n, n), at every step but the first
+    assert forward.flops == (T - 1) * step
+    assert train.flops == 3 * (T - 1) * step            # + d(spikes) per step + one d(W) over all steps
+    state_bytes = T * B * n * 6 * 4                      # input + five output fields, float32
+    assert forward.bytes_moved == 2 * state_bytes and train.bytes_moved == 4 * state_bytes
+    forward()
+    train()
+    conv = next(c for c in cases.standard_cases("alifrecurrent") if c.name == "conv-subtract-value")
+    C, H, W = conv.sample_shape
+    work = adapter.speed_of_light(conv, torch.float32, "cpu", "forward")
+    assert work.flops == (conv.steps - 1) * 2 * (conv.batch * H * W) * (C * 9) * C    # im2col product, 3x3
+    plain = registry.get("alif").adapter
+    alif_case = cases.standard_cases("alif")[0]
+    assert plain.speed_of_light(alif_case, torch.float32, "cpu", "forward").flops == 0   # elementwise bound

@@ -34,16 +34,33 @@ Fast paths (:meth:`ALIF.sequence`; ``m.fast = False`` runs the plain step loop i
 
 - The alphas are computed once per call, not once per step.
 - :func:`alif_sequence_fused` runs the whole sequence as *one* autograd node
-  (:class:`_ALIFSequence`) when the spike function and reset are ours (any surrogate): the forward
-  is the same elementwise operations as :func:`alif_step` in the same order (so bit-identical
-  values), with no autograd graph built per step. It saves only the outputs (spikes, v_mem, i_syn,
-  b) and, with a recurrence, the total input currents. The hand-written backward through time
-  recomputes, for all steps at once, the membrane before the reset
-  :math:`w_t = \alpha_{mem} v_{t-1} + i_t`, the thresholds, surrogates and masks; the time loop
-  then carries only the adjoints of :math:`v, i, b` (a dozen elementwise ops per step, plus one
-  ``grad @ W`` or transposed convolution per step for the recurrence). The recurrent weight and
-  bias gradients and the alpha gradients are one batched reduction after the loop. Tests check
-  the fused path against the step loop (values bitwise, gradients to 1e-10 in float64).
+  (:class:`_ALIFSequence`) when the spike function and reset are ours (any surrogate), with no
+  autograd graph built per step. Its forward does the same elementwise operations as
+  :func:`alif_step` in the same order, so the values are bit-identical, but writes every result
+  straight into preallocated (T, B, ...) outputs (``out=`` / in-place ops on per-step views; no
+  ``torch.stack``), about ten kernels per step plus the recurrent product:
+
+  * the recurrent ``F.linear(s, W)`` (bias-free, 2-D) is ``torch.mm(s, W.t(), out=buffer)``, the
+    same kernel F.linear calls;
+  * Python-number operands (``adapt_scale``, ``b0``) are 0-dim tensors of the input's dtype, the
+    value the op would cast them to, so no per-step scalar conversion;
+  * with ``SingleSpike`` the spike is ``torch.ge(v, B, out=spikes[t])`` (``v - B >= 0`` is
+    ``v >= B`` in IEEE arithmetic with gradual underflow), and the products with spikes in the reset
+    and in ``b``'s update are fused (``addcmul_``): a product with 0 or 1 is exact, so the single
+    rounding of the add is the one the separate ops make.
+
+  Saved: the input (with a recurrence: the total input currents, only when grad is enabled) and the
+  outputs themselves. The hand-written backward through time recomputes, for all steps at once,
+  the membrane before the reset :math:`w_t = \alpha_{mem} v_{t-1} + i_t` (same ops, so the same
+  bits, so the same masks) and the surrogate (``SingleExponential`` in place in that buffer; other
+  surrogates a chunk of steps at a time); the thresholds each step fired against are read from the
+  ``spike_threshold`` output of the step before. The time loop carries only the adjoints of
+  :math:`v, b, w, u` (and :math:`j` with a synapse): seven ``addcmul``-style kernels per step plus
+  one ``addmm_`` of ``grad @ W`` (or a transposed convolution) for the recurrence. The recurrent
+  weight gradient is one ``(n, (T-1)B) @ ((T-1)B, n)`` product after the loop; the alpha
+  gradients are batched products and reductions, in buffers the loop no longer needs. Tests check
+  the fused path against the step loop (values bitwise, gradients to 1e-10 in float64) for every
+  spike function, reset, synapse, clip and connection.
 """
 
 from __future__ import annotations
@@ -303,109 +320,239 @@ class _ALIFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, v0, i0, b0_state, alpha_mem, alpha_adapt, alpha_syn, weight, bias, config):
-        p, connect = config
+        p, connect, keep_u = config
+        inputs = (x, v0, i0, b0_state, alpha_mem, alpha_adapt, alpha_syn, weight, bias)
+        # per-step operands without autograd metadata (cheaper dispatch); the originals are saved
+        x, v0, i0, b0_state, alpha_mem, alpha_adapt, alpha_syn, weight, bias = (
+            None if t is None else t.detach() for t in inputs)
+        single = p.spike_fn is SingleSpike          # spikes are 0 or 1: products with them are exact
         rule = _spike_rule(p.spike_fn)
-        steps = x.shape[0]
-        spikes, v_out, i_out, b_out = (torch.empty_like(x) for _ in range(4))
-        u_out = torch.empty_like(x) if connect is not None else None
+        reset = p.reset_fn
+        spikes, v_out, i_out, b_out, th_out = (torch.empty_like(x) for _ in range(5))
+        S, V, I, Bs, TH = (o.unbind(0) for o in (spikes, v_out, i_out, b_out, th_out))
+        xs = x.unbind(0)
+        u_out = torch.empty_like(x) if connect is not None and keep_u else None
+        U = u_out.unbind(0) if u_out is not None else None
+        scratch = torch.empty_like(x[0])
+        scratch_j = torch.empty_like(x[0]) if alpha_syn is not None else None
+        k_mem = 1 - alpha_mem if p.norm_input else None
+        q_adapt = 1 - alpha_adapt
+        threshold = p.b0 + p.adapt_scale * b0_state     # what step 0 fires against
+        scale, base = (_as_operand(value, x) for value in (p.adapt_scale, p.b0))
+        plain_linear = isinstance(connect, LinearConnect) and bias is None and x.dim() == 3
+        rec_t = weight.t() if plain_linear else None
+        rec_buffer = torch.empty_like(x[0]) if plain_linear else None
         v, i, b = v0, i0, b0_state
-        for t in range(steps):
-            u = x[t]
+        for t in range(x.shape[0]):
+            u = xs[t]
             if connect is not None and t > 0:
-                u = u + connect(spikes[t - 1], weight, bias).reshape(u.shape)
-                u_out[t] = u
-            elif u_out is not None:
-                u_out[t] = u
-            i = u if alpha_syn is None else alpha_syn * (i + u)
-            if p.norm_input:
-                i = (1 - alpha_mem) * i
-            v = alpha_mem * v + i
-            threshold = p.b0 + p.adapt_scale * b
-            s = rule(v, threshold)
-            v = p.reset_fn(s, v, threshold)
-            b = alpha_adapt * b + (1 - alpha_adapt) * s
+                if rec_t is not None:       # what F.linear(s, W) computes, into a reused buffer
+                    r = torch.mm(S[t - 1], rec_t, out=rec_buffer)
+                else:
+                    r = connect(S[t - 1], weight, bias).reshape(u.shape)
+                u = torch.add(u, r, out=U[t] if U is not None else scratch)
+            elif U is not None:
+                U[t].copy_(u)
+            if alpha_syn is not None:       # j = alpha_syn * (i + u)
+                u = torch.mul(alpha_syn, torch.add(i, u, out=scratch_j), out=scratch_j)
+            i = torch.mul(k_mem, u, out=I[t]) if k_mem is not None else I[t].copy_(u)
+            vt = torch.mul(alpha_mem, v, out=V[t]).add_(i)       # the membrane before the reset
+            if single:                      # v - B >= 0 is v >= B in IEEE arithmetic
+                s = torch.ge(vt, threshold, out=S[t])
+            else:
+                s = S[t].copy_(rule(vt, threshold))
+            if isinstance(reset, MembraneSubtract):
+                amount = threshold if reset.subtract_value is None else reset.subtract_value
+                if single and reset.subtract_value is None:
+                    vt.addcmul_(s, threshold, value=-1)
+                elif single:
+                    vt.add_(s, alpha=-amount)
+                else:
+                    vt.sub_(torch.mul(s, amount, out=scratch))
+            else:                           # MembraneReset: v * (s == 0) + r
+                vt.mul_(torch.eq(s, 0, out=scratch)).add_(reset.reset_value)
+            b = torch.mul(alpha_adapt, b, out=Bs[t])
+            if single:
+                b.addcmul_(s, q_adapt)
+            else:
+                b.add_(torch.mul(q_adapt, s, out=scratch))
             if p.min_v_mem is not None:
-                v = F.relu(v - p.min_v_mem) + p.min_v_mem
-            spikes[t], v_out[t], i_out[t], b_out[t] = s, v, i, b
-        threshold_out = p.b0 + p.adapt_scale * b_out
+                vt.sub_(p.min_v_mem).relu_().add_(p.min_v_mem)
+            threshold = torch.mul(b, scale, out=TH[t]).add_(base)
+            v = vt
         ctx.config = config
-        ctx.save_for_backward(x if u_out is None else u_out, v0, i0, b0_state, alpha_mem, alpha_adapt,
-                              alpha_syn, weight, bias, spikes, v_out, i_out, b_out)
-        return spikes, v_out, i_out, b_out, threshold_out
+        ctx.save_for_backward(inputs[0] if u_out is None else u_out, *inputs[1:], spikes, v_out, i_out, b_out, th_out)
+        return spikes, v_out, i_out, b_out, th_out
 
     @staticmethod
     def backward(ctx, g_s, g_v, g_i, g_b, g_th):
-        p, connect = ctx.config
+        p, connect, _ = ctx.config
         (u, v0, i0, b0_state, a_m, a_a, a_s, weight, bias,
-         spikes, v_out, i_out, b_out) = ctx.saved_tensors
-        zeros = torch.zeros_like(u)
-        g_s, g_v, g_i, g_b, g_th = (zeros if g is None else g for g in (g_s, g_v, g_i, g_b, g_th))
+         spikes, v_out, i_out, b_out, th_out) = (None if t is None else t.detach() for t in ctx.saved_tensors)
+        need = ctx.needs_input_grad
+        steps = u.shape[0]
+        zero = u.new_zeros(())
+        g_s, g_v, g_i, g_b, g_th = (zero.expand(u.shape) if g is None else g for g in (g_s, g_v, g_i, g_b, g_th))
         c = p.adapt_scale
-        # everything that does not depend on the adjoints, for all steps at once
-        v_prev = torch.cat([v0.expand_as(v_out[:1]), v_out[:-1]])
-        i_prev = torch.cat([i0.expand_as(i_out[:1]), i_out[:-1]])
-        b_prev = torch.cat([b0_state.expand_as(b_out[:1]), b_out[:-1]])
-        w = a_m * v_prev + i_out                        # the membrane before the reset
-        threshold = p.b0 + c * b_prev                   # what each step fired against
-        threshold = threshold.expand_as(w)
-        surrogate = p.surrogate(w, threshold)
         reset = p.reset_fn
-        if isinstance(reset, MembraneReset):
-            dz_dw = (spikes == 0).to(w.dtype)
-        else:
-            dz_dw = None
-        if p.min_v_mem is not None:
-            clip = (reset(spikes, w, threshold) - p.min_v_mem > 0).to(w.dtype)
-        else:
-            clip = None
         subtract_threshold = isinstance(reset, MembraneSubtract) and reset.subtract_value is None
-        subtract_value = reset.subtract_value if isinstance(reset, MembraneSubtract) else None
-        # the backward recurrence: only what depends on the next step's adjoints
-        g_x = torch.empty_like(u)
-        adj_w, adj_itot, adj_b = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
-        g_b_total = g_b + c * g_th
-        next_w = next_j = next_bcarry = next_rec = None
-        for t in range(u.shape[0] - 1, -1, -1):
-            a_b = g_b_total[t] if next_bcarry is None else g_b_total[t] + next_bcarry
-            a_v = g_v[t] if next_w is None else g_v[t] + a_m * next_w
-            a_i = g_i[t] if (next_j is None or a_s is None) else g_i[t] + a_s * next_j
-            a_s_t = g_s[t] + (1 - a_a) * a_b
-            if next_rec is not None:
-                a_s_t = a_s_t + next_rec
-            a_z = a_v if clip is None else a_v * clip[t]
-            if subtract_threshold:
-                a_s_t = a_s_t - threshold[t] * a_z
-                a_thr = -spikes[t] * a_z
-            elif subtract_value is not None:
-                a_s_t = a_s_t - subtract_value * a_z
-                a_thr = None
+        k = 1 - a_m if p.norm_input else None
+        q = 1 - a_a
+
+        # ---- per-step coefficients (no adjoints in them), for all steps at once ----
+        # the threshold each step fired against: b0 + c b0_state, then the previous step's output
+        first_threshold = torch.add(torch.mul(b0_state, c), p.b0)
+        fired = (first_threshold.unsqueeze(0), th_out[:-1])           # for steps 0 and 1..T-1
+        fast_surrogate = type(p.surrogate) is SingleExponential
+        fired_at = None                                # the same, as one tensor, where needed
+        if p.min_v_mem is not None or not fast_surrogate:
+            fired_at = torch.cat(fired)
+        sigma = torch.empty_like(u)                    # the membrane before the reset, then dS/dv
+        torch.mul(a_m, v0, out=sigma[0])
+        torch.mul(a_m, v_out[:-1], out=sigma[1:])
+        sigma.add_(i_out)
+        kappa = None                                   # d clip / d z
+        if p.min_v_mem is not None:
+            kappa = (reset(spikes, sigma, fired_at) - p.min_v_mem > 0).to(u.dtype)
+        if fast_surrogate:                             # in place: k / (B w) * exp(-|v - B| / (B w))
+            width, scale = p.surrogate.grad_width, p.surrogate.grad_scale
+            for part, threshold in zip((sigma[:1], sigma[1:]), fired):
+                part.sub_(threshold).abs_()
+                torch.addcdiv(zero, part, threshold, value=-1 / width, out=part).exp_()
+                torch.addcdiv(zero, part, threshold, value=scale / width, out=part)
+        else:
+            chunk = max(1, steps // 8)                 # the surrogate's temporaries, a chunk at a time
+            for t0 in range(0, steps, chunk):
+                sigma[t0:t0 + chunk] = p.surrogate(sigma[t0:t0 + chunk], fired_at[t0:t0 + chunk])
+        dz_dw = None                                   # d reset / d w, times kappa (None: kappa or 1)
+        if isinstance(reset, MembraneReset):
+            dz_dw = (spikes == 0).to(u.dtype)
+            if kappa is not None:
+                dz_dw.mul_(kappa)
+        dz_ds = None                                   # d reset / d s, times kappa (None: -B, see FIRED)
+        if subtract_threshold and kappa is not None:
+            dz_ds = fired_at.neg_().mul_(kappa)
+        elif isinstance(reset, MembraneSubtract) and not subtract_threshold:
+            dz_ds = -reset.subtract_value if kappa is None else kappa * -reset.subtract_value
+        del fired_at
+        FIRED = (first_threshold, *th_out.unbind(0)[:-1])
+        c_spikes = None                                # c * d reset / d B = -c s (times the adjoint of z)
+        if subtract_threshold and isinstance(c, torch.Tensor):
+            c_spikes = -(c * spikes)
+        g_b_total = torch.add(g_b, g_th * c) if isinstance(c, torch.Tensor) else torch.add(g_b, g_th, alpha=c)
+        k_g_i = g_i * k if k is not None else g_i
+
+        # ---- the backward recurrence: adjoints of v, b, w, u (and of the synaptic j) ----
+        g_x, adj_w, adj_b = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
+        adj_itot = torch.empty_like(u) if a_s is not None else None
+        GX, AW, AB = g_x.unbind(0), adj_w.unbind(0), adj_b.unbind(0)
+        AI = adj_itot.unbind(0) if adj_itot is not None else None
+        S, G_s, G_v, G_b, K_g_i, G_i = (z.unbind(0) for z in (spikes, g_s, g_v, g_b_total, k_g_i, g_i))
+        SIG = sigma.unbind(0)
+        adj_s = torch.empty_like(u[0])
+        # two buffers each for the adjoints a step hands to the one before it
+        v_bufs = [torch.empty_like(u[0]) for _ in range(2)]
+        z_bufs = [torch.empty_like(u[0]) for _ in range(2)] if kappa is not None else None
+        j_bufs = [torch.empty_like(u[0]) for _ in range(2)] if a_s is not None else None
+        linear = isinstance(connect, LinearConnect)
+        w_next = b_next = z_next = u_next = j_next = None
+        for t in range(steps - 1, -1, -1):
+            a_v = G_v[t] if w_next is None else torch.addcmul(G_v[t], w_next, a_m, out=v_bufs[t % 2])
+            a_z = a_v if kappa is None else torch.mul(a_v, kappa[t], out=z_bufs[t % 2])
+            a_b = AB[t].copy_(G_b[t]) if b_next is None else torch.addcmul(G_b[t], b_next, a_a, out=AB[t])
+            if subtract_threshold and z_next is not None:      # through the next step's reset: -c s dz
+                if c_spikes is None:
+                    a_b.addcmul_(S[t + 1], z_next, value=-c)
+                else:
+                    a_b.addcmul_(c_spikes[t + 1], z_next)
+            a_s_t = torch.addcmul(G_s[t], a_b, q, out=adj_s)
+            if isinstance(dz_ds, torch.Tensor):
+                a_s_t.addcmul_(dz_ds[t], a_z)
+            elif subtract_threshold:                            # the reset subtracted s B
+                a_s_t.addcmul_(FIRED[t], a_z, value=-1)
+            elif dz_ds is not None:
+                a_s_t.add_(a_z, alpha=dz_ds)
+            if u_next is not None:                              # through the recurrence into s_t
+                if linear and u.dim() == 3:
+                    a_s_t.addmm_(u_next, weight)
+                elif linear:
+                    a_s_t.view(-1, weight.shape[1]).addmm_(u_next.reshape(-1, weight.shape[0]), weight)
+                else:
+                    a_s_t.add_(_recurrent_input_grad(connect, u_next, weight, S[t]))
+            a_w = torch.addcmul(a_z if dz_dw is None else a_z * dz_dw[t], SIG[t], a_s_t, out=AW[t])
+            if a_s is None:
+                a_u = (torch.addcmul(K_g_i[t], a_w, k, out=GX[t]) if k is not None
+                       else torch.add(G_i[t], a_w, out=GX[t]))
             else:
-                a_thr = None
-            a_w = (a_z if dz_dw is None else a_z * dz_dw[t]) + a_s_t * surrogate[t]
-            a_itot = a_i + a_w
-            a_j = (1 - a_m) * a_itot if p.norm_input else a_itot
-            a_u = a_j if a_s is None else a_s * a_j
-            g_x[t], adj_w[t], adj_itot[t], adj_b[t] = a_u, a_w, a_itot, a_b
-            next_w, next_j = a_w, a_j
-            next_bcarry = a_a * a_b if a_thr is None else a_a * a_b + c * a_thr
+                a_itot = torch.add(G_i[t], a_w, out=AI[t])
+                if j_next is not None:
+                    a_itot.addcmul_(j_next, a_s)
+                j_next = torch.mul(a_itot, k, out=j_bufs[t % 2]) if k is not None else a_itot
+                a_u = torch.mul(j_next, a_s, out=GX[t])
+            w_next, b_next, z_next = a_w, a_b, a_z
             if connect is not None and t > 0:
-                next_rec = _recurrent_input_grad(connect, a_u, weight, spikes[t - 1])
-        # parameter gradients, in batch
-        adj_j = (1 - a_m) * adj_itot if p.norm_input else adj_itot
-        pre_syn = u if a_s is None else i_prev + u     # j = a_s * pre_syn
-        g_am = adj_w * v_prev
-        if p.norm_input:
-            g_am = g_am - adj_itot * (pre_syn if a_s is None else a_s * pre_syn)
-        g_aa = adj_b * (b_prev - spikes)
-        grads_alpha = [_reduce(g_am, a_m), _reduce(g_aa, a_a),
-                       None if a_s is None else _reduce(adj_j * pre_syn, a_s)]
-        g_v0 = _reduce_state(a_m * next_w, v0)
-        g_i0 = None if a_s is None else _reduce_state(a_s * next_j, i0)
-        g_b0 = _reduce_state(next_bcarry, b0_state)
+                u_next = a_u
+        # buffers the recurrence no longer needs, reused below (fresh large tensors cost page faults)
+        spare = [t for t in (sigma, dz_ds, g_b_total, k_g_i) if isinstance(t, torch.Tensor) and t.shape == u.shape
+                 and t.is_contiguous() and t.data_ptr() not in (g_b.data_ptr(), g_i.data_ptr())]
+        del sigma, dz_ds, dz_dw, g_b_total, k_g_i, c_spikes
+
+        def buffer() -> torch.Tensor:
+            return spare.pop() if spare else torch.empty_like(u)
+
+        # ---- gradients of the initial state and the parameters, in batch ----
+        g_v0 = _reduce_state(a_m * w_next, v0) if need[1] else None
+        g_i0 = _reduce_state(a_s * j_next, i0) if need[2] and a_s is not None else None
+        g_b0 = None
+        if need[3]:
+            carry = a_a * b_next
+            if subtract_threshold:
+                carry = carry - c * spikes[0] * z_next
+            g_b0 = _reduce_state(carry, b0_state)
+        g_am = g_aa = g_as = None
+        if need[4] or need[6]:
+            if adj_itot is None:                        # no synapse: the current is j = u
+                adj_itot = torch.add(g_i, adj_w, out=buffer())
+                pre_syn = u
+            else:                                       # j = a_s * (i_prev + u)
+                pre_syn = _shifted(torch.add, i_out, i0, u, buffer())
+            if need[6] and a_s is not None:
+                adj_j = adj_itot.mul(k) if k is not None else adj_itot
+                g_as = _reduce(adj_j.mul_(pre_syn) if k is not None else adj_j * pre_syn, a_s)
+                del adj_j
+            if need[4]:
+                g_am_terms = _shifted(torch.mul, v_out, v0, adj_w, buffer())     # adj_w_t * v_{t-1}
+                if p.norm_input:                        # - adj_itot_t * j_t
+                    j = adj_itot.mul_(pre_syn)
+                    g_am_terms.sub_(j if a_s is None else j.mul_(a_s))
+                g_am = _reduce(g_am_terms, a_m)
+                del g_am_terms
+            del adj_itot, pre_syn
+        if need[5]:                                     # adj_b_t * (b_{t-1} - s_t)
+            prev_minus_s = _shifted(torch.sub, b_out, b0_state, spikes, buffer(), prev_first=True)
+            g_aa = _reduce(prev_minus_s.mul_(adj_b), a_a)
         g_weight = g_bias = None
-        if connect is not None and u.shape[0] > 1:
+        if connect is not None and steps > 1 and (need[7] or need[8]):
             g_weight, g_bias = _recurrent_weight_grad(connect, g_x[1:], spikes[:-1], weight, bias)
-        return (g_x, g_v0, g_i0, g_b0, *grads_alpha, g_weight, g_bias, None)
+        return (g_x, g_v0, g_i0, g_b0, g_am, g_aa, g_as, g_weight, g_bias, None)
+
+
+def _as_operand(value, like: torch.Tensor):
+    """A Python number as a 0-dim tensor of ``like``'s dtype (the value the op would cast it to), so
+    that a per-step op does not convert a wrapped scalar every call; tensors pass through."""
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _shifted(op, values: torch.Tensor, first: torch.Tensor, other: torch.Tensor, out: torch.Tensor,
+             prev_first: bool = False) -> torch.Tensor:
+    """``op`` between values_{t-1} (values_{-1} = ``first``) and other_t, for all t, into ``out``
+    (``prev_first``: the previous value is the first operand, else the second, for ``sub``)."""
+    pairs = ((first, other[0], out[0]), (values[:-1], other[1:], out[1:]))
+    for prev, now, into in pairs:
+        op(prev, now, out=into) if prev_first else op(now, prev, out=into)
+    return out
 
 
 def _reduce(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -441,5 +588,5 @@ def alif_sequence_fused(x: torch.Tensor, state: ALIFState, p: ALIFParams, connec
     shape = x.shape[1:]
     v0, i0, b0 = (t.expand(shape) if t.shape != shape else t for t in (state.v_mem, state.i_syn, state.b))
     spikes, v, i, b, threshold = _ALIFSequence.apply(x, v0, i0, b0, p.alpha_mem, p.alpha_adapt, p.alpha_syn,
-                                                     weight, bias, (p, connect))
+                                                     weight, bias, (p, connect, torch.is_grad_enabled()))
     return spikes, ALIFState(v, i, b, threshold)

@@ -20,6 +20,7 @@ threshold after the step, b0 + adapt_scale * b).
 from __future__ import annotations
 
 import importlib
+import math
 from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
 from typing import Any, Mapping
@@ -367,6 +368,53 @@ class ALIFRecurrentAdapter(ALIFAdapter):
             args.setdefault("in_channels", case.sample_shape[0])
             args.setdefault("out_channels", args["in_channels"])
         return args
+
+    def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
+        """What no ALIFRecurrent can avoid: the recurrent product R(s_{t-1}) at every step but the
+        first (T - 1 products, sequential: each needs the previous step's spikes), plus the
+        elementwise state traffic (the input and the five output fields, as in the default bound).
+
+        Linear over the last axis (n features, ``rows`` = batch x the other sample axes): a
+        (rows, n) @ (n, n) product per step. Conv2d: the same FLOPs as its im2col product,
+        (B*H*W, C_in*k*k) @ (C_in*k*k, C_out) per step. Train mode adds the backward products: the
+        gradient into the previous spikes, one more such product per step, and the weight
+        gradient, one product over all steps ((n, (T-1)*rows) @ ((T-1)*rows, n)); the state bytes are
+        read and written again by the backward pass (two passes).
+        """
+        from snnbench.bench import sol
+
+        products = self._recurrent_products(case, mode)
+        numel = case.steps * case.batch * math.prod(case.sample_shape) * (1 + len(self.fields))
+        passes = 2 if mode == "train" else 1
+        matmul = sol.matmuls(products, dtype, device)
+        copy = sol.copy_bytes(numel, dtype, device, passes=passes)
+
+        def run() -> None:
+            matmul()
+            copy()
+
+        return sol.Work(run, f"{mode}: {matmul.description} + state bytes: {copy.description}",
+                        flops=matmul.flops, bytes_moved=copy.bytes_moved)
+
+    def _recurrent_products(self, case: Case, mode: str) -> list:
+        from snnbench.bench.sol import MatMul
+
+        spec = thaw(case.params["rec_connect"])
+        args = self._rec_args(case, spec)
+        steps = case.steps - 1          # the first step has no recurrent term
+        if steps <= 0:
+            return []
+        if spec["type"] == "Linear":
+            rows, k, n = case.batch * math.prod(case.sample_shape[:-1]), args["in_features"], args["out_features"]
+        else:
+            kernel = args["kernel_size"]
+            kk = kernel * kernel if isinstance(kernel, int) else math.prod(kernel)
+            rows = case.batch * math.prod(case.sample_shape[1:])
+            k, n = args["in_channels"] * kk, args["out_channels"]
+        products = [MatMul(rows, k, n, repeat=steps)]
+        if mode == "train":
+            products += [MatMul(rows, n, k, repeat=steps), MatMul(n, steps * rows, k)]
+        return products
 
     def _rec_connect(self, case: Case, spec: dict, mine: bool):
         args = self._rec_args(case, spec)
