@@ -37,6 +37,10 @@ Fast paths (:func:`slstm_sequence`), each the same sums re-associated (float rou
   (the reference builds T small ones). The spikes are fired outside it, over all steps at once,
   so any surrogate's own backward applies unchanged.
 - Reset "zero" runs the cell once (the reference runs it twice for the same value).
+- Inference with zeroed state runs in chunks of the time axis written into preallocated
+  outputs, so its peak memory is the outputs plus one chunk, not the whole (T, B, 4H) gates.
+- The backward overwrites the saved gate activations with the gate gradients, step by step,
+  instead of allocating a second (T, B, 4H) buffer.
 """
 
 from __future__ import annotations
@@ -166,19 +170,22 @@ class SLSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_syns, d_mems):
+        # The saved gate activations are overwritten, step by step, with the gate gradients (a
+        # second backward through this graph is refused by autograd's version check).
         acts, tanh_c, resets, syns, mems, syn0, mem0, weight_hh = ctx.saved_tensors
         steps, batch, four_h = acts.shape
         hidden = four_h // 4
         i, f, g, o = acts.chunk(4, dim=-1)
-        syn_prev = torch.cat([syn0.unsqueeze(0), syns[:-1]])
-        # d gate pre-activation = (what the gate multiplies) * (activation derivative), per slot:
-        # i <- dc * g * i(1-i);  f <- dc * c_prev * f(1-f);  g <- dc * i * (1-g^2);  o <- dm * tanh_c * o(1-o)
-        by_dc = torch.cat([g * i * (1 - i), syn_prev * f * (1 - f), i * (1 - g * g)], dim=-1)
-        by_dc = by_dc.view(steps, batch, 3, hidden)
-        by_dm_o = tanh_c * o * (1 - o)
+        # What each gate's pre-activation gradient is, per unit of dc (i, f, g) or of dm (o):
+        # i <- g * i(1-i);  f <- c_prev * f(1-f);  g <- i * (1-g^2);  o <- tanh_c * o(1-o)
         dc_from_dm = o * (1 - tanh_c * tanh_c)
-        del syn_prev
-        d_gates = torch.empty_like(acts)
+        o.mul_(1 - o).mul_(tanh_c)
+        by_dc_f = torch.cat([syn0.unsqueeze(0), syns[:-1]])
+        by_dc_f.mul_(f).mul_(1 - f)
+        by_dc_i = (1 - i).mul_(i).mul_(g)
+        g.mul_(g).neg_().add_(1).mul_(i)
+        i.copy_(by_dc_i)
+        del by_dc_i
         d_mem_next = torch.zeros_like(mem0)
         d_syn_next = torch.zeros_like(syn0)
         for t in reversed(range(steps)):
@@ -187,11 +194,13 @@ class SLSTMRecurrence(torch.autograd.Function):
                 dm = dm.masked_fill(resets[t], 0.0)
             dc = d_syn_next if d_syns is None else d_syns[t] + d_syn_next
             dc = torch.addcmul(dc, dm, dc_from_dm[t])
-            dg = d_gates[t]
-            torch.mul(by_dc[t], dc.unsqueeze(1), out=dg[:, :3 * hidden].view(batch, 3, hidden))
-            torch.mul(by_dm_o[t], dm, out=dg[:, 3 * hidden:])
             d_syn_next = dc * f[t]
-            d_mem_next = dg @ weight_hh
+            torch.mul(by_dc_f[t], dc, out=f[t])
+            i[t].mul_(dc)
+            g[t].mul_(dc)
+            o[t].mul_(dm)
+            d_mem_next = acts[t] @ weight_hh
+        d_gates = acts
         mem_prev = torch.cat([mem0.unsqueeze(0), mems[:-1]])
         d_weight_hh = d_gates.reshape(-1, four_h).t() @ mem_prev.reshape(-1, hidden)
         d_threshold = None
@@ -212,21 +221,52 @@ def _fire(mem: torch.Tensor, p: SLSTMParams) -> torch.Tensor:
     return p.spike_fn(mem - p.threshold)
 
 
+def _zero_state_steps(x: torch.Tensor, p: SLSTMParams):
+    """Steps that all start from zero state (the reference's rule when input_size != hidden_size):
+    no recurrence, so they are computed together."""
+    x_proj = project_input(x, p)
+    zeros = torch.zeros(x_proj.shape[:-1] + (x_proj.shape[-1] // 4,), dtype=x.dtype, device=x.device)
+    syn, mem = _cell(x_proj, zeros)
+    return _reset_and_fire(syn, mem, reset_signal(zeros, p.threshold), p)
+
+
+CHUNK_BYTES = 4 * 2 ** 20
+
+
+def _in_time_chunks(fn, x: torch.Tensor, values_per_row: int):
+    """``fn`` over slices of the time axis, written into outputs allocated once: the peak memory
+    of inference is the outputs plus one chunk's temporaries (about CHUNK_BYTES), not T of them."""
+    if x.shape[0] == 0:
+        return fn(x)
+    per_step = x.shape[1] * values_per_row * x.element_size()
+    chunk = max(1, CHUNK_BYTES // max(per_step, 1))
+    outputs = None
+    for start in range(0, x.shape[0], chunk):
+        parts = fn(x[start:start + chunk])
+        if outputs is None:
+            outputs = [torch.empty((x.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device) for t in parts]
+        for out, part in zip(outputs, parts):
+            out[start:start + part.shape[0]] = part
+    return tuple(outputs)
+
+
 def slstm_sequence(x: torch.Tensor, state: SLSTMState, p: SLSTMParams, carry_state: bool = True):
     """All steps of x (T, B, I). Returns spk, syn, mem, each (T, B, H).
 
     ``carry_state=False`` is the reference's behaviour when input_size != hidden_size: every step
     starts from zero state, so all steps are computed at once.
     """
-    x_proj = project_input(x, p)
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(
+        t is not None and t.requires_grad for t in (p.weight_ih, p.weight_hh, p.bias, p.threshold,
+                                                    state.syn, state.mem)))
     if not carry_state:
-        zeros = torch.zeros(x_proj.shape[:-1] + (x_proj.shape[-1] // 4,), dtype=x.dtype, device=x.device)
-        reset = reset_signal(zeros, p.threshold)
-        syn, mem = _cell(x_proj, zeros)
-        return _reset_and_fire(syn, mem, reset, p)
+        if needs_grad:
+            return _zero_state_steps(x, p)
+        return _in_time_chunks(lambda part: _zero_state_steps(part, p), x, 4 * p.weight_hh.shape[1])
+    x_proj = project_input(x, p)
     threshold = p.threshold.to(x.dtype)
     args = (x_proj, state.syn, state.mem, p.weight_hh, threshold, _RESET_CODE[p.reset_mechanism], p.state_quant)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in args[:5]):
+    if needs_grad:
         syns, mems = SLSTMRecurrence.apply(*args)
     else:
         syns, mems, _ = _recurrence(*args, save=False)
@@ -311,7 +351,8 @@ class SLSTM(nn.Module):
         if mem is not None:
             self.mem = mem
         carry = self.input_size == self.hidden_size
-        state = self._current_state(x[0])
+        state = self._current_state(x.new_empty(x.shape[1:]))  # the first step's shape, even for T = 0
         spk, syn_t, mem_t = slstm_sequence(x, state, self.params(), carry_state=carry)
-        self.syn, self.mem = syn_t[-1], mem_t[-1]
+        if x.shape[0]:
+            self.syn, self.mem = syn_t[-1], mem_t[-1]
         return spk, syn_t, mem_t
