@@ -93,31 +93,13 @@ def _json_default(value: Any):
 
 
 def save(report: dict, path: str | Path) -> Path:
-    """Write atomically: a temporary file in the same folder, fsync, then rename over the target."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot write report: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(report, fh, indent=1, default=_json_default, allow_nan=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    """Write a report atomically (see :func:`write_text`)."""
+    return write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=True) + "\n", path)
 
 
 def write_text(text: str, path: str | Path) -> Path:
-    """Write any text atomically (a markdown summary, say), like :func:`save`."""
+    """Write text atomically: a temporary file in the same folder, fsync, then rename over the
+    target, so an interrupt never leaves a half-written file."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
