@@ -119,10 +119,13 @@ _RESET_CODE = {"none": 0, "subtract": 1, "zero": 2}
 
 def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant, save: bool):
     """The carried-state time loop. Returns syns, mems (T, B, H) and, with ``save``, what the
-    backward needs: gate activations (T, B, 4H), tanh(syn) (T, B, H) and reset masks."""
+    backward needs: gate activations (T, B, 4H), tanh(syn) (T, B, H) and reset masks. Without
+    ``save`` (inference) ``x_proj`` is overwritten."""
     steps, batch, four_h = x_proj.shape
     hidden = four_h // 4
-    acts = torch.empty_like(x_proj) if save else x_proj.new_empty(1, batch, four_h)
+    # The gates are formed in place: in a copy of the projection under autograd (x_proj is an
+    # input of the autograd Function and must stay as it is), else in the projection itself.
+    acts = x_proj.clone() if save else x_proj
     tanh_c = x_proj.new_empty(steps if save else 1, batch, hidden)
     resets = torch.empty(steps if save else 1, batch, hidden, dtype=torch.bool, device=x_proj.device)
     syns = x_proj.new_empty(steps, batch, hidden)
@@ -132,7 +135,7 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
     for t in range(steps):
         k = t if save else 0
         reset = torch.gt(mem, threshold, out=resets[k])
-        gates = torch.addmm(x_proj[t], mem, w_t, out=acts[k])
+        gates = acts[t].addmm_(mem, w_t)
         gates[:, :2 * hidden].sigmoid_()
         gates[:, 2 * hidden:3 * hidden].tanh_()
         gates[:, 3 * hidden:].sigmoid_()
