@@ -206,8 +206,12 @@ def _compare_into(record, adapter: Adapter, case: Case, dtype: torch.dtype, devi
         ref_grads = _gradients(_loss(ref, upstream), {"input": x_ref, **{k: r for k, (r, _) in params.items()}})
         nat_grads = _gradients(_loss(ours, upstream), {"input": x_nat, **{k: n for k, (_, n) in params.items()}})
         precision = adapter.gradient_precision(case, record["dtype"])
-        record["backward"] = {k: grad_diff(nat_grads[k], ref_grads[k], case.tolerance(precision.get(k, record["dtype"])))
+        judged_as = {k: precision.get(k, precision.get("*", record["dtype"])) for k in ref_grads}
+        record["backward"] = {k: grad_diff(nat_grads[k], ref_grads[k], case.tolerance(judged_as[k]))
                               for k in ref_grads}
+        for k, judged in judged_as.items():
+            if judged != record["dtype"]:
+                record["backward"][k]["judged_at"] = judged
         _judge(record, free, stepwise, first_borderline, rate)
     finally:
         adapter.cleanup(pair)

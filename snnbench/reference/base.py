@@ -75,8 +75,9 @@ class Adapter:
         """Neuron-specific checks; raise ``case.error(key, message)``."""
 
     def gradient_precision(self, case: Case, dtype: str) -> dict[str, str]:
-        """Gradients the reference computes in a lower precision than ``dtype``: name -> the dtype
-        whose tolerance applies. Each entry must match a finding that tells the user why."""
+        """Gradients the reference computes in a lower precision than ``dtype``: name (or "*" for
+        every gradient) -> the dtype whose tolerance applies. Each entry must match a finding that
+        tells the user why."""
         return {}
 
     def findings(self, case: Case) -> list[str]:

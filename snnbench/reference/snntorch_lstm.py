@@ -7,6 +7,8 @@ says which of ours to build, the state's shape, and its own checks and findings.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import torch
 
 from snnbench import inputs
@@ -47,6 +49,10 @@ class SnntorchLSTMAdapter(Adapter):
         if self._float32_threshold_grad(case):
             notes.append("in float64 runs the reference's reset signal is float32, so reset * threshold and the "
                          "threshold's gradient through it are computed in float32 (judged at float32 tolerance)")
+        if self._float32_surrogate_grad(case):
+            notes.append("in float64 runs the reference's sigmoid surrogate multiplies the spikes' float32 gradient "
+                         "by its slope in float32 (grad_input * slope), so every gradient through the spikes "
+                         "carries float32 rounding (judged at float32 tolerance)")
         threshold = p.get("threshold", 1.0)
         if isinstance(threshold, (int, float)) and threshold >= 1.0:
             notes.append("mem = o*tanh(c) < 1, so a threshold >= 1 can never be crossed")
@@ -55,8 +61,18 @@ class SnntorchLSTMAdapter(Adapter):
     def _float32_threshold_grad(self, case: Case) -> bool:
         return bool(case.params.get("learn_threshold")) and case.params.get("reset_mechanism") == "subtract"
 
+    @staticmethod
+    def _float32_surrogate_grad(case: Case) -> bool:
+        spike_grad = case.params.get("spike_grad")
+        return isinstance(spike_grad, Mapping) and spike_grad.get("type") == "sigmoid" \
+            and not case.params.get("surrogate_disable")
+
     def gradient_precision(self, case: Case, dtype: str) -> dict[str, str]:
-        return {"threshold": "float32"} if dtype == "float64" and self._float32_threshold_grad(case) else {}
+        if dtype != "float64":
+            return {}
+        if self._float32_surrogate_grad(case):
+            return {"*": "float32"}
+        return {"threshold": "float32"} if self._float32_threshold_grad(case) else {}
 
     def build(self, case: Case, dtype: torch.dtype, device: str) -> Pair:
         params = self.constructor_params(case)
