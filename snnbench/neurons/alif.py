@@ -439,15 +439,21 @@ class _ALIFSequence(torch.autograd.Function):
         c_spikes = None                                # c * d reset / d B = -c s (times the adjoint of z)
         if subtract_threshold and isinstance(c, torch.Tensor):
             c_spikes = -(c * spikes)
-        g_b_total = torch.add(g_b, g_th * c) if isinstance(c, torch.Tensor) else torch.add(g_b, g_th, alpha=c)
-        k_g_i = g_i * k if k is not None else g_i
 
         # ---- the backward recurrence: adjoints of v, b, w, u (and of the synaptic j) ----
+        # adj_b starts as the direct gradient of b (through b and spike_threshold) and g_x, without
+        # a synapse, as k g_i: the loop adds the carried terms in place (no separate buffers)
         g_x, adj_w, adj_b = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
+        if isinstance(c, torch.Tensor):
+            torch.mul(g_th, c, out=adj_b).add_(g_b)
+        else:
+            torch.add(g_b, g_th, alpha=c, out=adj_b)
+        if a_s is None and k is not None:
+            torch.mul(g_i, k, out=g_x)
         adj_itot = torch.empty_like(u) if a_s is not None else None
         GX, AW, AB = g_x.unbind(0), adj_w.unbind(0), adj_b.unbind(0)
         AI = adj_itot.unbind(0) if adj_itot is not None else None
-        S, G_s, G_v, G_b, K_g_i, G_i = (z.unbind(0) for z in (spikes, g_s, g_v, g_b_total, k_g_i, g_i))
+        S, G_s, G_v, G_i = (z.unbind(0) for z in (spikes, g_s, g_v, g_i))
         SIG = sigma.unbind(0)
         adj_s = torch.empty_like(u[0])
         # two buffers each for the adjoints a step hands to the one before it
@@ -459,7 +465,7 @@ class _ALIFSequence(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             a_v = G_v[t] if w_next is None else torch.addcmul(G_v[t], w_next, a_m, out=v_bufs[t % 2])
             a_z = a_v if kappa is None else torch.mul(a_v, kappa[t], out=z_bufs[t % 2])
-            a_b = AB[t].copy_(G_b[t]) if b_next is None else torch.addcmul(G_b[t], b_next, a_a, out=AB[t])
+            a_b = AB[t] if b_next is None else AB[t].addcmul_(b_next, a_a)
             if subtract_threshold and z_next is not None:      # through the next step's reset: -c s dz
                 if c_spikes is None:
                     a_b.addcmul_(S[t + 1], z_next, value=-c)
@@ -481,7 +487,7 @@ class _ALIFSequence(torch.autograd.Function):
                     a_s_t.add_(_recurrent_input_grad(connect, u_next, weight, S[t]))
             a_w = torch.addcmul(a_z if dz_dw is None else a_z * dz_dw[t], SIG[t], a_s_t, out=AW[t])
             if a_s is None:
-                a_u = (torch.addcmul(K_g_i[t], a_w, k, out=GX[t]) if k is not None
+                a_u = (GX[t].addcmul_(a_w, k) if k is not None
                        else torch.add(G_i[t], a_w, out=GX[t]))
             else:
                 a_itot = torch.add(G_i[t], a_w, out=AI[t])
@@ -493,9 +499,9 @@ class _ALIFSequence(torch.autograd.Function):
             if connect is not None and t > 0:
                 u_next = a_u
         # buffers the recurrence no longer needs, reused below (fresh large tensors cost page faults)
-        spare = [t for t in (sigma, dz_ds, g_b_total, k_g_i) if isinstance(t, torch.Tensor) and t.shape == u.shape
-                 and t.is_contiguous() and t.data_ptr() not in (g_b.data_ptr(), g_i.data_ptr())]
-        del sigma, dz_ds, dz_dw, g_b_total, k_g_i, c_spikes
+        spare = [t for t in (sigma, dz_ds) if isinstance(t, torch.Tensor) and t.shape == u.shape
+                 and t.is_contiguous()]
+        del sigma, dz_ds, dz_dw, c_spikes
 
         def buffer() -> torch.Tensor:
             return spare.pop() if spare else torch.empty_like(u)
@@ -511,8 +517,10 @@ class _ALIFSequence(torch.autograd.Function):
             g_b0 = _reduce_state(carry, b0_state)
         g_am = g_aa = g_as = None
         if need[4] or need[6]:
+            # adj_w_t * v_{t-1}, before adj_w is reused
+            g_am_terms = _shifted(torch.mul, v_out, v0, adj_w, buffer()) if need[4] else None
             if adj_itot is None:                        # no synapse: the current is j = u
-                adj_itot = torch.add(g_i, adj_w, out=buffer())
+                adj_itot = adj_w.add_(g_i)              # in place: adj_w is not needed any more
                 pre_syn = u
             else:                                       # j = a_s * (i_prev + u)
                 pre_syn = _shifted(torch.add, i_out, i0, u, buffer())
@@ -521,12 +529,14 @@ class _ALIFSequence(torch.autograd.Function):
                 g_as = _reduce(adj_j.mul_(pre_syn) if k is not None else adj_j * pre_syn, a_s)
                 del adj_j
             if need[4]:
-                g_am_terms = _shifted(torch.mul, v_out, v0, adj_w, buffer())     # adj_w_t * v_{t-1}
                 if p.norm_input:                        # - adj_itot_t * j_t
                     j = adj_itot.mul_(pre_syn)
                     g_am_terms.sub_(j if a_s is None else j.mul_(a_s))
                 g_am = _reduce(g_am_terms, a_m)
+                spare.append(g_am_terms)
                 del g_am_terms
+            if pre_syn is not u:
+                spare.append(pre_syn)
             del adj_itot, pre_syn
         if need[5]:                                     # adj_b_t * (b_{t-1} - s_t)
             prev_minus_s = _shifted(torch.sub, b_out, b0_state, spikes, buffer(), prev_first=True)
