@@ -58,7 +58,11 @@ Fast paths (:meth:`ALIF.sequence`; ``m.fast = False`` runs the plain step loop i
   :math:`v, b, w, u` (and :math:`j` with a synapse): seven ``addcmul``-style kernels per step plus
   one ``addmm_`` of ``grad @ W`` (or a transposed convolution) for the recurrence. The recurrent
   weight gradient is one ``(n, (T-1)B) @ ((T-1)B, n)`` product after the loop; the alpha
-  gradients are batched products and reductions, in buffers the loop no longer needs. Tests check
+  gradients are batched products and reductions, in buffers the loop no longer needs. The loop
+  accumulates in place into the buffers it returns or keeps (the direct gradient of b, and k g_i,
+  are written first into the adjoint-of-b buffer and the input gradient), so backward touches
+  only four fresh sequence-sized buffers (page faults on fresh large tensors cost as much as a
+  pass over them); the options are decided once, outside both time loops. Tests check
   the fused path against the step loop (values bitwise, gradients to 1e-10 in float64) for every
   spike function, reset, synapse, clip and connection.
 """
@@ -342,6 +346,11 @@ class _ALIFSequence(torch.autograd.Function):
         plain_linear = isinstance(connect, LinearConnect) and bias is None and x.dim() == 3
         rec_t = weight.t() if plain_linear else None
         rec_buffer = torch.empty_like(x[0]) if plain_linear else None
+        # the options, decided once (not per step)
+        subtract = isinstance(reset, MembraneSubtract)
+        amount = reset.subtract_value if subtract else None     # None: the threshold
+        reset_value = None if subtract else reset.reset_value
+        min_v_mem = p.min_v_mem
         v, i, b = v0, i0, b0_state
         for t in range(x.shape[0]):
             u = xs[t]
@@ -361,23 +370,22 @@ class _ALIFSequence(torch.autograd.Function):
                 s = torch.ge(vt, threshold, out=S[t])
             else:
                 s = S[t].copy_(rule(vt, threshold))
-            if isinstance(reset, MembraneSubtract):
-                amount = threshold if reset.subtract_value is None else reset.subtract_value
-                if single and reset.subtract_value is None:
+            if subtract:
+                if single and amount is None:
                     vt.addcmul_(s, threshold, value=-1)
                 elif single:
                     vt.add_(s, alpha=-amount)
                 else:
-                    vt.sub_(torch.mul(s, amount, out=scratch))
+                    vt.sub_(torch.mul(s, threshold if amount is None else amount, out=scratch))
             else:                           # MembraneReset: v * (s == 0) + r
-                vt.mul_(torch.eq(s, 0, out=scratch)).add_(reset.reset_value)
+                vt.mul_(torch.eq(s, 0, out=scratch)).add_(reset_value)
             b = torch.mul(alpha_adapt, b, out=Bs[t])
             if single:
                 b.addcmul_(s, q_adapt)
             else:
                 b.add_(torch.mul(q_adapt, s, out=scratch))
-            if p.min_v_mem is not None:
-                vt.sub_(p.min_v_mem).relu_().add_(p.min_v_mem)
+            if min_v_mem is not None:
+                vt.sub_(min_v_mem).relu_().add_(min_v_mem)
             threshold = torch.mul(b, scale, out=TH[t]).add_(base)
             v = vt
         ctx.config = config
@@ -461,6 +469,8 @@ class _ALIFSequence(torch.autograd.Function):
         z_bufs = [torch.empty_like(u[0]) for _ in range(2)] if kappa is not None else None
         j_bufs = [torch.empty_like(u[0]) for _ in range(2)] if a_s is not None else None
         linear = isinstance(connect, LinearConnect)
+        linear_2d = linear and u.dim() == 3
+        dz_ds_tensor = isinstance(dz_ds, torch.Tensor)
         w_next = b_next = z_next = u_next = j_next = None
         for t in range(steps - 1, -1, -1):
             a_v = G_v[t] if w_next is None else torch.addcmul(G_v[t], w_next, a_m, out=v_bufs[t % 2])
@@ -472,14 +482,14 @@ class _ALIFSequence(torch.autograd.Function):
                 else:
                     a_b.addcmul_(c_spikes[t + 1], z_next)
             a_s_t = torch.addcmul(G_s[t], a_b, q, out=adj_s)
-            if isinstance(dz_ds, torch.Tensor):
+            if dz_ds_tensor:
                 a_s_t.addcmul_(dz_ds[t], a_z)
             elif subtract_threshold:                            # the reset subtracted s B
                 a_s_t.addcmul_(FIRED[t], a_z, value=-1)
             elif dz_ds is not None:
                 a_s_t.add_(a_z, alpha=dz_ds)
             if u_next is not None:                              # through the recurrence into s_t
-                if linear and u.dim() == 3:
+                if linear_2d:
                     a_s_t.addmm_(u_next, weight)
                 elif linear:
                     a_s_t.view(-1, weight.shape[1]).addmm_(u_next.reshape(-1, weight.shape[0]), weight)
