@@ -58,7 +58,11 @@ Fast paths (:meth:`ALIF.sequence`; ``m.fast = False`` runs the plain step loop i
   :math:`v, b, w, u` (and :math:`j` with a synapse): seven ``addcmul``-style kernels per step plus
   one ``addmm_`` of ``grad @ W`` (or a transposed convolution) for the recurrence. The recurrent
   weight gradient is one ``(n, (T-1)B) @ ((T-1)B, n)`` product after the loop; the alpha
-  gradients are batched products and reductions, in buffers the loop no longer needs. Tests check
+  gradients are batched products and reductions, in buffers the loop no longer needs. The loop
+  accumulates in place into the buffers it returns or keeps (the direct gradient of b, and k g_i,
+  are written first into the adjoint-of-b buffer and the input gradient), so backward touches
+  only four fresh sequence-sized buffers (page faults on fresh large tensors cost as much as a
+  pass over them); the options are decided once, outside both time loops. Tests check
   the fused path against the step loop (values bitwise, gradients to 1e-10 in float64) for every
   spike function, reset, synapse, clip and connection.
 """
@@ -342,6 +346,11 @@ class _ALIFSequence(torch.autograd.Function):
         plain_linear = isinstance(connect, LinearConnect) and bias is None and x.dim() == 3
         rec_t = weight.t() if plain_linear else None
         rec_buffer = torch.empty_like(x[0]) if plain_linear else None
+        # the options, decided once (not per step)
+        subtract = isinstance(reset, MembraneSubtract)
+        amount = reset.subtract_value if subtract else None     # None: the threshold
+        reset_value = None if subtract else reset.reset_value
+        min_v_mem = p.min_v_mem
         v, i, b = v0, i0, b0_state
         for t in range(x.shape[0]):
             u = xs[t]
@@ -361,23 +370,22 @@ class _ALIFSequence(torch.autograd.Function):
                 s = torch.ge(vt, threshold, out=S[t])
             else:
                 s = S[t].copy_(rule(vt, threshold))
-            if isinstance(reset, MembraneSubtract):
-                amount = threshold if reset.subtract_value is None else reset.subtract_value
-                if single and reset.subtract_value is None:
+            if subtract:
+                if single and amount is None:
                     vt.addcmul_(s, threshold, value=-1)
                 elif single:
                     vt.add_(s, alpha=-amount)
                 else:
-                    vt.sub_(torch.mul(s, amount, out=scratch))
+                    vt.sub_(torch.mul(s, threshold if amount is None else amount, out=scratch))
             else:                           # MembraneReset: v * (s == 0) + r
-                vt.mul_(torch.eq(s, 0, out=scratch)).add_(reset.reset_value)
+                vt.mul_(torch.eq(s, 0, out=scratch)).add_(reset_value)
             b = torch.mul(alpha_adapt, b, out=Bs[t])
             if single:
                 b.addcmul_(s, q_adapt)
             else:
                 b.add_(torch.mul(q_adapt, s, out=scratch))
-            if p.min_v_mem is not None:
-                vt.sub_(p.min_v_mem).relu_().add_(p.min_v_mem)
+            if min_v_mem is not None:
+                vt.sub_(min_v_mem).relu_().add_(min_v_mem)
             threshold = torch.mul(b, scale, out=TH[t]).add_(base)
             v = vt
         ctx.config = config
@@ -439,15 +447,21 @@ class _ALIFSequence(torch.autograd.Function):
         c_spikes = None                                # c * d reset / d B = -c s (times the adjoint of z)
         if subtract_threshold and isinstance(c, torch.Tensor):
             c_spikes = -(c * spikes)
-        g_b_total = torch.add(g_b, g_th * c) if isinstance(c, torch.Tensor) else torch.add(g_b, g_th, alpha=c)
-        k_g_i = g_i * k if k is not None else g_i
 
         # ---- the backward recurrence: adjoints of v, b, w, u (and of the synaptic j) ----
+        # adj_b starts as the direct gradient of b (through b and spike_threshold) and g_x, without
+        # a synapse, as k g_i: the loop adds the carried terms in place (no separate buffers)
         g_x, adj_w, adj_b = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
+        if isinstance(c, torch.Tensor):
+            torch.mul(g_th, c, out=adj_b).add_(g_b)
+        else:
+            torch.add(g_b, g_th, alpha=c, out=adj_b)
+        if a_s is None and k is not None:
+            torch.mul(g_i, k, out=g_x)
         adj_itot = torch.empty_like(u) if a_s is not None else None
         GX, AW, AB = g_x.unbind(0), adj_w.unbind(0), adj_b.unbind(0)
         AI = adj_itot.unbind(0) if adj_itot is not None else None
-        S, G_s, G_v, G_b, K_g_i, G_i = (z.unbind(0) for z in (spikes, g_s, g_v, g_b_total, k_g_i, g_i))
+        S, G_s, G_v, G_i = (z.unbind(0) for z in (spikes, g_s, g_v, g_i))
         SIG = sigma.unbind(0)
         adj_s = torch.empty_like(u[0])
         # two buffers each for the adjoints a step hands to the one before it
@@ -455,25 +469,27 @@ class _ALIFSequence(torch.autograd.Function):
         z_bufs = [torch.empty_like(u[0]) for _ in range(2)] if kappa is not None else None
         j_bufs = [torch.empty_like(u[0]) for _ in range(2)] if a_s is not None else None
         linear = isinstance(connect, LinearConnect)
+        linear_2d = linear and u.dim() == 3
+        dz_ds_tensor = isinstance(dz_ds, torch.Tensor)
         w_next = b_next = z_next = u_next = j_next = None
         for t in range(steps - 1, -1, -1):
             a_v = G_v[t] if w_next is None else torch.addcmul(G_v[t], w_next, a_m, out=v_bufs[t % 2])
             a_z = a_v if kappa is None else torch.mul(a_v, kappa[t], out=z_bufs[t % 2])
-            a_b = AB[t].copy_(G_b[t]) if b_next is None else torch.addcmul(G_b[t], b_next, a_a, out=AB[t])
+            a_b = AB[t] if b_next is None else AB[t].addcmul_(b_next, a_a)
             if subtract_threshold and z_next is not None:      # through the next step's reset: -c s dz
                 if c_spikes is None:
                     a_b.addcmul_(S[t + 1], z_next, value=-c)
                 else:
                     a_b.addcmul_(c_spikes[t + 1], z_next)
             a_s_t = torch.addcmul(G_s[t], a_b, q, out=adj_s)
-            if isinstance(dz_ds, torch.Tensor):
+            if dz_ds_tensor:
                 a_s_t.addcmul_(dz_ds[t], a_z)
             elif subtract_threshold:                            # the reset subtracted s B
                 a_s_t.addcmul_(FIRED[t], a_z, value=-1)
             elif dz_ds is not None:
                 a_s_t.add_(a_z, alpha=dz_ds)
             if u_next is not None:                              # through the recurrence into s_t
-                if linear and u.dim() == 3:
+                if linear_2d:
                     a_s_t.addmm_(u_next, weight)
                 elif linear:
                     a_s_t.view(-1, weight.shape[1]).addmm_(u_next.reshape(-1, weight.shape[0]), weight)
@@ -481,7 +497,7 @@ class _ALIFSequence(torch.autograd.Function):
                     a_s_t.add_(_recurrent_input_grad(connect, u_next, weight, S[t]))
             a_w = torch.addcmul(a_z if dz_dw is None else a_z * dz_dw[t], SIG[t], a_s_t, out=AW[t])
             if a_s is None:
-                a_u = (torch.addcmul(K_g_i[t], a_w, k, out=GX[t]) if k is not None
+                a_u = (GX[t].addcmul_(a_w, k) if k is not None
                        else torch.add(G_i[t], a_w, out=GX[t]))
             else:
                 a_itot = torch.add(G_i[t], a_w, out=AI[t])
@@ -493,9 +509,9 @@ class _ALIFSequence(torch.autograd.Function):
             if connect is not None and t > 0:
                 u_next = a_u
         # buffers the recurrence no longer needs, reused below (fresh large tensors cost page faults)
-        spare = [t for t in (sigma, dz_ds, g_b_total, k_g_i) if isinstance(t, torch.Tensor) and t.shape == u.shape
-                 and t.is_contiguous() and t.data_ptr() not in (g_b.data_ptr(), g_i.data_ptr())]
-        del sigma, dz_ds, dz_dw, g_b_total, k_g_i, c_spikes
+        spare = [t for t in (sigma, dz_ds) if isinstance(t, torch.Tensor) and t.shape == u.shape
+                 and t.is_contiguous()]
+        del sigma, dz_ds, dz_dw, c_spikes
 
         def buffer() -> torch.Tensor:
             return spare.pop() if spare else torch.empty_like(u)
@@ -511,8 +527,10 @@ class _ALIFSequence(torch.autograd.Function):
             g_b0 = _reduce_state(carry, b0_state)
         g_am = g_aa = g_as = None
         if need[4] or need[6]:
+            # adj_w_t * v_{t-1}, before adj_w is reused
+            g_am_terms = _shifted(torch.mul, v_out, v0, adj_w, buffer()) if need[4] else None
             if adj_itot is None:                        # no synapse: the current is j = u
-                adj_itot = torch.add(g_i, adj_w, out=buffer())
+                adj_itot = adj_w.add_(g_i)              # in place: adj_w is not needed any more
                 pre_syn = u
             else:                                       # j = a_s * (i_prev + u)
                 pre_syn = _shifted(torch.add, i_out, i0, u, buffer())
@@ -521,12 +539,14 @@ class _ALIFSequence(torch.autograd.Function):
                 g_as = _reduce(adj_j.mul_(pre_syn) if k is not None else adj_j * pre_syn, a_s)
                 del adj_j
             if need[4]:
-                g_am_terms = _shifted(torch.mul, v_out, v0, adj_w, buffer())     # adj_w_t * v_{t-1}
                 if p.norm_input:                        # - adj_itot_t * j_t
                     j = adj_itot.mul_(pre_syn)
                     g_am_terms.sub_(j if a_s is None else j.mul_(a_s))
                 g_am = _reduce(g_am_terms, a_m)
+                spare.append(g_am_terms)
                 del g_am_terms
+            if pre_syn is not u:
+                spare.append(pre_syn)
             del adj_itot, pre_syn
         if need[5]:                                     # adj_b_t * (b_{t-1} - s_t)
             prev_minus_s = _shifted(torch.sub, b_out, b0_state, spikes, buffer(), prev_first=True)
