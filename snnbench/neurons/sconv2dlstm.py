@@ -42,6 +42,14 @@ only the float rounding of a few pointwise formulas differs:
   values, slow for pointwise maths, so each step's activations are written gate-major (four dense
   (B, C, H, W) tensors, :func:`_gate_views`); the gate *gradients* are later written over the same
   storage in the (B, 4C, H, W) channels-last order the convolution backward reads.
+- tanh is formed as 2 sigmoid(2 x) - 1 (on CPU torch's sigmoid is about 3x faster than its tanh;
+  measured 0.40 vs 0.99 ms per 262K float32 values, 1 thread). For the g gate the factor 2 is folded
+  into a copy of the g rows of W and b (a power of two: the conv gives exactly 2 g), so ONE sigmoid
+  over the whole (B, 4C, H, W) conv output writes all four gates gate-major (1.1 ms instead of
+  3.1 ms for the sigmoid over i, f, o plus tanh over g), then g = 2 s - 1 in place; tanh(syn) the
+  same way (:func:`_tanh`). The difference from torch.tanh is an absolute rounding error of about
+  one ulp of 1 (from the subtraction), far inside the float32 and float64 tolerances. The backward
+  uses the unscaled W and the derivative 1 - g^2 of the stored g, so it is unchanged.
 - Backward through time by hand, saving only the conv inputs, the gate activations, tanh(syn) and
   the reset masks: per step, the gate gradients from the state gradients, then one input-grad
   convolution (d x_t and d mem_{t-1} at once). The weight and bias gradients, sums over steps,
@@ -169,6 +177,22 @@ def _split_gates(pre: torch.Tensor, hidden: int) -> torch.Tensor:
     return pre.unflatten(1, (4, hidden)).transpose(0, 1)
 
 
+def _double_g_rows(tensor: torch.Tensor | None, hidden: int, layout) -> torch.Tensor | None:
+    """A copy of W (4C, ...) or b (4C,) with the g gate's rows (the last C) times 2."""
+    if tensor is None:
+        return None
+    doubled = tensor.clone(memory_format=layout) if tensor.dim() == 4 else tensor.clone()
+    doubled[3 * hidden:] *= 2
+    return doubled
+
+
+def _tanh(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """tanh(x) = 2 sigmoid(2 x) - 1, into ``out``: on CPU torch's sigmoid is about 3x faster than its
+    tanh, so this is about twice as fast; the difference from torch.tanh is an absolute rounding
+    error of about one ulp of 1 (the subtraction), far inside the equivalence tolerances."""
+    return torch.mul(x, 2, out=out).sigmoid_().mul_(2).sub_(1)
+
+
 def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool,
                 keep_resets: bool = False):
     """The carried-state time loop: one convolution per step over [x_t, mem_{t-1}].
@@ -180,7 +204,9 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
     steps, batch, c_in, height, width = x.shape
     hidden = weight.shape[0] // 4
     layout = _layout(x.device)
-    weight = weight.contiguous(memory_format=layout)
+    # tanh(g) = 2 sigmoid(2 g) - 1: the g rows of W and b doubled (exact: a power of two), so one
+    # sigmoid covers all four gates.
+    weight, bias = _double_g_rows(weight, hidden, layout), _double_g_rows(bias, hidden, layout)
     kept = steps if save else 1
     # Conv inputs [x_t, mem_{t-1}]: every step's x is copied in at once; mem_{t-1} as it comes.
     inputs = _frames(kept, batch, c_in + hidden, x, layout)
@@ -203,12 +229,12 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
             reset = torch.gt(mem, threshold, out=resets[t if keep_resets else 0])
         pre = _split_gates(F.conv2d(frame, weight, bias, padding=padding), hidden)
         act, _ = _gate_views(acts[k], batch, hidden, height, width, layout)
-        torch.sigmoid(pre[:3], out=act[:3])
-        torch.tanh(pre[3], out=act[3])
+        torch.sigmoid(pre, out=act)
         del pre
         i, f, o, g = act.unbind(0)
+        g.mul_(2).sub_(1)                                   # tanh(g) = 2 sigmoid(2 g) - 1
         syn = torch.mul(f, syn, out=syns[t]).addcmul_(i, g)
-        mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
+        mem = torch.mul(o, _tanh(syn, out=tanh_c[k]), out=mems[t])
         if reset_code == 1:
             mem.addcmul_(reset, threshold, value=-1)   # r * thr is 0 or thr: exactly mem - r thr
         elif reset_code == 2:
