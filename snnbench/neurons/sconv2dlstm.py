@@ -50,6 +50,9 @@ only the float rounding of a few pointwise formulas differs:
   same way (:func:`_tanh`). The difference from torch.tanh is an absolute rounding error of about
   one ulp of 1 (from the subtraction), far inside the float32 and float64 tolerances. The backward
   uses the unscaled W and the derivative 1 - g^2 of the stored g, so it is unchanged.
+- The upstream gradients of syn and mem (NCHW from most losses) are moved to channels-last as a
+  batch of (C, H*W) matrix transposes (:func:`_in_layout`), the same copy as
+  ``.contiguous(memory_format=torch.channels_last)`` and several times faster on CPU.
 - Backward through time by hand, saving only the conv inputs, the gate activations, tanh(syn) and
   the reset masks: per step, the gate gradients from the state gradients, then one input-grad
   convolution (d x_t and d mem_{t-1} at once). The weight and bias gradients, sums over steps,
@@ -186,6 +189,16 @@ def _double_g_rows(tensor: torch.Tensor | None, hidden: int, layout) -> torch.Te
     return doubled
 
 
+def _in_layout(frames: torch.Tensor, layout) -> torch.Tensor:
+    """Frames (N, C, H, W) in ``layout``. NCHW -> channels-last as a batch of (C, H*W) matrix
+    transposes: the same copy as ``.contiguous(memory_format=torch.channels_last)``, about 7x
+    faster on CPU (1.4 vs 9.8 ms for 160 x 16 x 32 x 32 float32, 1 thread)."""
+    if layout != torch.channels_last or not frames.is_contiguous():
+        return frames.contiguous(memory_format=layout)
+    n, c, h, w = frames.shape
+    return frames.view(n, c, h * w).transpose(1, 2).contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
+
+
 def _tanh(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """tanh(x) = 2 sigmoid(2 x) - 1, into ``out``: on CPU torch's sigmoid is about 3x faster than its
     tanh, so this is about twice as fast; the difference from torch.tanh is an absolute rounding
@@ -282,8 +295,8 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
         d_thr = torch.zeros((), dtype=acts.dtype, device=acts.device) if want_thr else None
         one = torch.ones((), dtype=acts.dtype, device=acts.device)
         # The upstream gradients in the states' layout, once (mixed layouts make every op slower).
-        d_syns = d_syns.reshape(steps * batch, hidden, height, width).contiguous(memory_format=layout)
-        d_mems = d_mems.reshape(steps * batch, hidden, height, width).contiguous(memory_format=layout)
+        d_syns = _in_layout(d_syns.reshape(steps * batch, hidden, height, width), layout)
+        d_mems = _in_layout(d_mems.reshape(steps * batch, hidden, height, width), layout)
         d_syns = d_syns.view(steps, batch, hidden, height, width)
         d_mems = d_mems.view(steps, batch, hidden, height, width)
         d_syn_next = d_mem_next = None
