@@ -70,16 +70,13 @@ only the float rounding of a few pointwise formulas differs:
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snnbench.neurons import surrogates
-
-RESETS = ("subtract", "zero", "none")
+from snnbench.neurons.snntorch_cell import SnntorchCell
 
 
 class SConv2dLSTMState(NamedTuple):
@@ -402,7 +399,7 @@ def sconv2dlstm_sequence(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLST
     return _fire(mems, p), syns, mems
 
 
-class SConv2dLSTM(nn.Module):
+class SConv2dLSTM(SnntorchCell):
     """Drop-in for ``snntorch.SConv2dLSTM``: same constructor arguments,
     ``spk, syn, mem = m(x, syn, mem)`` for one step of x (B, C_in, H, W).
 
@@ -416,14 +413,10 @@ class SConv2dLSTM(nn.Module):
                  threshold=1.0, spike_grad=None, surrogate_disable=False, init_hidden=False,
                  inhibition=False, learn_threshold=False, reset_mechanism="none", state_quant=False,
                  output=False):
-        super().__init__()
-        if reset_mechanism not in RESETS:
-            raise ValueError("reset_mechanism must be set to either 'subtract', 'zero', or 'none'.")
         if max_pool and avg_pool:
             raise ValueError("Only one of either `max_pool` or `avg_pool` may be specified, not both.")
-        if inhibition:
-            warnings.warn("inhibition=True has no effect on SConv2dLSTM (the reference never applies it)",
-                          UserWarning, stacklevel=2)
+        super().__init__(threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
+                         reset_mechanism, state_quant, output)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -431,21 +424,12 @@ class SConv2dLSTM(nn.Module):
         self.padding = (kh // 2, kw // 2)
         self.max_pool = max_pool
         self.avg_pool = avg_pool
-        self.reset_mechanism = reset_mechanism
-        self.init_hidden = init_hidden
-        self.inhibition = inhibition
-        self.output = output
-        self.state_quant = state_quant or None
-        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable)
         # nn.Conv2d's default initialisation: uniform(+-1/sqrt(fan_in)) for weight and bias.
         fan_in = (in_channels + out_channels) * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
         self.conv_weight = nn.Parameter(
             torch.empty(4 * out_channels, in_channels + out_channels, kh, kw).uniform_(-bound, bound))
         self.conv_bias = nn.Parameter(torch.empty(4 * out_channels).uniform_(-bound, bound)) if bias else None
-        surrogates.register_threshold(self, threshold, learn_threshold)
-        self.syn: torch.Tensor | None = None
-        self.mem: torch.Tensor | None = None
 
     def _pool(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         if self.max_pool:
@@ -472,36 +456,17 @@ class SConv2dLSTM(nn.Module):
             mem = torch.zeros(shape, dtype=frame.dtype, device=frame.device)
         return SConv2dLSTMState(syn, mem)
 
-    def _take_state(self, syn, mem) -> None:
-        if self.init_hidden and (syn is not None or mem is not None):
-            raise TypeError("`mem` or `syn` should not be passed as an argument while `init_hidden=True`")
-        if syn is not None:
-            self.syn = syn
-        if mem is not None:
-            self.mem = mem
-
-    def reset_mem(self):
-        self.syn = None if self.syn is None else torch.zeros_like(self.syn)
-        self.mem = None if self.mem is None else torch.zeros_like(self.mem)
-        return self.syn, self.mem
-
     def forward(self, input_, syn=None, mem=None):
-        self._take_state(syn, mem)
+        self.take_call_state(syn, mem)
         p = self.params()
         spk, state = sconv2dlstm_step(project_input(input_, p), self._current_state(input_), p)
-        self.syn, self.mem = state.syn, state.mem
-        if self.init_hidden and not self.output:
-            return spk
-        return spk, state.syn, state.mem
+        return self.call_result(spk, state.syn, state.mem)
 
     def sequence(self, x, syn=None, mem=None):
         """All T steps of x (T, B, C_in, H, W) from the given (or stored) state; returns stacked
         spk, syn, mem. The fast path: see the module doc.
         Unlike a call, it takes a state even with ``init_hidden`` (it sets the held state)."""
-        if syn is not None:
-            self.syn = syn
-        if mem is not None:
-            self.mem = mem
+        self.set_state(syn, mem)
         state = self._current_state(x[0])
         spk, syn_t, mem_t = sconv2dlstm_sequence(x, state, self.params())
         self.syn, self.mem = syn_t[-1], mem_t[-1]

@@ -45,15 +45,12 @@ Fast paths (:func:`slstm_sequence`), each the same sums re-associated (float rou
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
 
-from snnbench.neurons import surrogates
-
-RESETS = ("subtract", "zero", "none")
+from snnbench.neurons.snntorch_cell import SnntorchCell
 
 
 class SLSTMState(NamedTuple):
@@ -276,7 +273,7 @@ def slstm_sequence(x: torch.Tensor, state: SLSTMState, p: SLSTMParams, carry_sta
     return _fire(mems, p), syns, mems
 
 
-class SLSTM(nn.Module):
+class SLSTM(SnntorchCell):
     """Drop-in for ``snntorch.SLSTM``: same constructor arguments, ``spk, syn, mem = m(x, syn, mem)``.
 
     ``m.sequence(x)`` runs a whole (T, B, I) sequence at once (the fast path) and returns
@@ -287,20 +284,10 @@ class SLSTM(nn.Module):
     def __init__(self, input_size, hidden_size, bias=True, threshold=1.0, spike_grad=None,
                  surrogate_disable=False, init_hidden=False, inhibition=False, learn_threshold=False,
                  reset_mechanism="none", state_quant=False, output=False):
-        super().__init__()
-        if reset_mechanism not in RESETS:
-            raise ValueError("reset_mechanism must be set to either 'subtract', 'zero', or 'none'.")
-        if inhibition:
-            warnings.warn("inhibition=True has no effect on SLSTM (the reference never applies it)",
-                          UserWarning, stacklevel=2)
+        super().__init__(threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
+                         reset_mechanism, state_quant, output)
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.reset_mechanism = reset_mechanism
-        self.init_hidden = init_hidden
-        self.inhibition = inhibition
-        self.output = output
-        self.state_quant = state_quant or None
-        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable)
         bound = 1.0 / hidden_size ** 0.5
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size).uniform_(-bound, bound))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size).uniform_(-bound, bound))
@@ -309,9 +296,6 @@ class SLSTM(nn.Module):
             self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size).uniform_(-bound, bound))
         else:
             self.bias_ih = self.bias_hh = None
-        surrogates.register_threshold(self, threshold, learn_threshold)
-        self.syn: torch.Tensor | None = None
-        self.mem: torch.Tensor | None = None
 
     def params(self) -> SLSTMParams:
         bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
@@ -328,31 +312,15 @@ class SLSTM(nn.Module):
             mem = torch.zeros(shape, dtype=x.dtype, device=x.device)
         return SLSTMState(syn, mem)
 
-    def reset_mem(self):
-        self.syn = None if self.syn is None else torch.zeros_like(self.syn)
-        self.mem = None if self.mem is None else torch.zeros_like(self.mem)
-        return self.syn, self.mem
-
     def forward(self, input_, syn=None, mem=None):
-        if self.init_hidden and (syn is not None or mem is not None):
-            raise TypeError("`mem` or `syn` should not be passed as an argument while `init_hidden=True`")
-        if syn is not None:
-            self.syn = syn
-        if mem is not None:
-            self.mem = mem
+        self.take_call_state(syn, mem)
         p = self.params()
         spk, state = slstm_step(project_input(input_, p), self._current_state(input_), p)
-        self.syn, self.mem = state.syn, state.mem
-        if self.init_hidden and not self.output:
-            return spk
-        return spk, state.syn, state.mem
+        return self.call_result(spk, state.syn, state.mem)
 
     def sequence(self, x, syn=None, mem=None):
         """All T steps of x (T, B, I) from the given (or stored) state; returns stacked spk, syn, mem."""
-        if syn is not None:
-            self.syn = syn
-        if mem is not None:
-            self.mem = mem
+        self.set_state(syn, mem)
         carry = self.input_size == self.hidden_size
         state = self._current_state(x.new_empty(x.shape[1:]))  # the first step's shape, even for T = 0
         spk, syn_t, mem_t = slstm_sequence(x, state, self.params(), carry_state=carry)

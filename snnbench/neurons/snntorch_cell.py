@@ -1,0 +1,60 @@
+"""What our drop-ins for snntorch's recurrent cells (SLSTM, SConv2dLSTM) share: the choice of
+reset and spike function, the threshold as snntorch holds it, the ``syn``/``mem`` state the module
+keeps between calls, and the ``init_hidden`` / ``output`` conventions of a call."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn as nn
+
+from snnbench.neurons import surrogates
+
+RESETS = ("subtract", "zero", "none")
+
+
+class SnntorchCell(nn.Module):
+    def __init__(self, threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
+                 reset_mechanism, state_quant, output):
+        super().__init__()
+        if reset_mechanism not in RESETS:
+            raise ValueError("reset_mechanism must be set to either 'subtract', 'zero', or 'none'.")
+        if inhibition:
+            warnings.warn(f"inhibition=True has no effect on {type(self).__name__} "
+                          "(the reference never applies it)", UserWarning, stacklevel=3)
+        self.reset_mechanism = reset_mechanism
+        self.init_hidden = init_hidden
+        self.inhibition = inhibition
+        self.output = output
+        self.state_quant = state_quant or None
+        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable)
+        surrogates.register_threshold(self, threshold, learn_threshold)
+        self.syn: torch.Tensor | None = None
+        self.mem: torch.Tensor | None = None
+
+    def set_state(self, syn=None, mem=None) -> None:
+        """Hold the given state (either part may be None: keep what is held)."""
+        if syn is not None:
+            self.syn = syn
+        if mem is not None:
+            self.mem = mem
+
+    def take_call_state(self, syn, mem) -> None:
+        """A call's state arguments, which snntorch refuses when the module holds its own."""
+        if self.init_hidden and (syn is not None or mem is not None):
+            raise TypeError("`mem` or `syn` should not be passed as an argument while `init_hidden=True`")
+        self.set_state(syn, mem)
+
+    def call_result(self, spk, syn, mem):
+        """Hold the new state and return what snntorch returns: spikes alone with init_hidden
+        (unless output), else spikes and both states."""
+        self.syn, self.mem = syn, mem
+        if self.init_hidden and not self.output:
+            return spk
+        return spk, syn, mem
+
+    def reset_mem(self):
+        self.syn = None if self.syn is None else torch.zeros_like(self.syn)
+        self.mem = None if self.mem is None else torch.zeros_like(self.mem)
+        return self.syn, self.mem
