@@ -8,8 +8,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from snnbench import cases, inputs, registry, results
-from snnbench.bench import memory, sol, stats, timing, workload
+from snnbench import cases, registry, results
+from snnbench.bench import memory, stats, timing, workload
 from snnbench.cli import app
 from snnbench.reference.base import Adapter
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from snnbench import cases, registry, verify
 from snnbench.cli import app
 from snnbench.neurons import leaky_parallel, surrogates
-from snnbench.neurons.leaky_parallel import DiagonalLeakyParallel, LeakyParallel, leaky_parallel_sequence
+from snnbench.neurons.leaky_parallel import DiagonalLeakyParallel, LeakyParallel
 
 ADAPTER = registry.get("leakyparallel").adapter
 X = torch.tensor([1.0, 0.0, -2.0, 1.0]).reshape(4, 1, 1)     # (T, B, H_in)

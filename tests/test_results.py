@@ -1,6 +1,5 @@
 """Reports are written atomically and read back strictly."""
 
-import json
 import os
 
 import pytest
@@ -13,9 +12,6 @@ def test_save_is_atomic_when_writing_fails(tmp_path):
     path = tmp_path / "r.json"
     results.save(results.new_report("compare", {"python": "3"}, []), path)
     before = path.read_text()
-
-    class Boom:
-        pass
 
     bad = results.new_report("compare", {"python": "3"}, [{"x": float("nan")}])
     bad["unserialisable"] = {1j: 2}  # json.dump fails on a complex key, mid-write
