@@ -449,12 +449,7 @@ class SConv2dLSTM(SnntorchCell):
     def _current_state(self, frame: torch.Tensor) -> SConv2dLSTMState:
         """The stored state, or zeros where its shape is not (B, C_out, H, W) of this frame."""
         shape = (frame.shape[0], self.out_channels, frame.shape[-2], frame.shape[-1])
-        syn, mem = self.syn, self.mem
-        if syn is None or syn.shape != shape:
-            syn = torch.zeros(shape, dtype=frame.dtype, device=frame.device)
-        if mem is None or mem.shape != shape:
-            mem = torch.zeros(shape, dtype=frame.dtype, device=frame.device)
-        return SConv2dLSTMState(syn, mem)
+        return SConv2dLSTMState(*self.held_state(shape, frame, lambda t: t.shape == shape))
 
     def forward(self, input_, syn=None, mem=None):
         self.take_call_state(syn, mem)

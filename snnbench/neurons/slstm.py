@@ -304,13 +304,7 @@ class SLSTM(SnntorchCell):
 
     def _current_state(self, x: torch.Tensor) -> SLSTMState:
         """The stored state, or zeros where its shape is not the input's (the reference's rule)."""
-        shape = (x.shape[0], self.hidden_size)
-        syn, mem = self.syn, self.mem
-        if syn is None or syn.shape != x.shape:
-            syn = torch.zeros(shape, dtype=x.dtype, device=x.device)
-        if mem is None or mem.shape != x.shape:
-            mem = torch.zeros(shape, dtype=x.dtype, device=x.device)
-        return SLSTMState(syn, mem)
+        return SLSTMState(*self.held_state((x.shape[0], self.hidden_size), x, lambda t: t.shape == x.shape))
 
     def forward(self, input_, syn=None, mem=None):
         self.take_call_state(syn, mem)

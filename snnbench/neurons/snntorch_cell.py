@@ -40,6 +40,14 @@ class SnntorchCell(nn.Module):
         if mem is not None:
             self.mem = mem
 
+    def held_state(self, shape: tuple[int, ...], like: torch.Tensor, keeps) -> tuple[torch.Tensor, torch.Tensor]:
+        """The held syn and mem, each replaced by zeros of ``shape`` (``like``'s dtype and device)
+        where it is missing or ``keeps(tensor)`` is false: each cell states its own rule."""
+        def held(t):
+            return t if t is not None and keeps(t) else torch.zeros(shape, dtype=like.dtype, device=like.device)
+
+        return held(self.syn), held(self.mem)
+
     def take_call_state(self, syn, mem) -> None:
         """A call's state arguments, which snntorch refuses when the module holds its own."""
         if self.init_hidden and (syn is not None or mem is not None):
