@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -30,6 +31,9 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str | None:
+    """HEAD (+dirty), or $SNNBENCH_GIT_COMMIT where the tree was copied without its .git."""
+    if os.environ.get("SNNBENCH_GIT_COMMIT"):
+        return os.environ["SNNBENCH_GIT_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
@@ -50,7 +54,7 @@ def collect(device: str = "cpu") -> dict:
         "platform": platform.platform(),
         "machine": platform.node(),
         "cpu": cpu_model(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "git_commit": git_commit(),
     }
@@ -63,4 +67,6 @@ def collect(device: str = "cpu") -> dict:
         env["gpu"] = {"name": props.name, "memory_bytes": props.total_memory,
                       "capability": f"{props.major}.{props.minor}"}
         env["cuda"] = torch.version.cuda
+        env["tf32"] = {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                       "cudnn": torch.backends.cudnn.allow_tf32}
     return env

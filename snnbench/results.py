@@ -4,7 +4,9 @@ Schema history (``schema_version``):
 
 1. First version. Top level: ``schema_version``, ``kind`` ("compare" | "bench"), ``created``
    (ISO 8601, UTC), ``snnbench`` (version), ``command`` (argv), ``environment`` (see env.py),
-   ``results`` (list of records), and for "bench" also ``comparisons``.
+   ``results`` (list of records), and for "bench" also ``comparisons``. On CUDA the environment
+   adds ``gpu``, ``cuda`` and ``tf32`` ({matmul, cudnn}: torch's TF32 switches, the settings
+   benchmarks ran at; compare always runs with both off, see verify.py).
 
    A compare record: ``neuron``, ``case``, ``device``, ``dtype``, ``verdict`` (pass | fail |
    uninformative | skipped | error), ``reason``, ``spike_rate`` (fraction of reference outputs

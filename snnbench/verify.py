@@ -15,14 +15,20 @@ For one case and dtype:
    d(loss)/d(every trainable parameter), compared by ``max|ours - ref| / max|ref|``.
 5. Verdict: pass | fail | uninformative (nothing or everything spiked) | skipped (an option or
    dtype that cannot run, with the reason) | error (a crash, with the message).
+
+On CUDA, TF32 is switched off for matmuls and cuDNN convolutions while a case is compared:
+with it, float32 products carry 10-bit mantissas, so two exact implementations that order their
+products differently (ours splits the SConv2dLSTM convolution, for one) differ far beyond the
+float32 tolerance. Benchmarks run at torch's defaults, which the report's env records.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -135,6 +141,20 @@ def _first_failure(diffs: dict[str, dict]) -> tuple[str, dict] | None:
     return f, d
 
 
+@contextlib.contextmanager
+def full_float32(device: str) -> Iterator[None]:
+    """TF32 off for CUDA matmuls and convolutions inside the block (a no-op on CPU)."""
+    if not device.startswith("cuda"):
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def compare(adapter: Adapter, case: Case, dtype_name: str, device: str) -> dict[str, Any]:
     """Run one case in one dtype on one device; the result record (see results.py)."""
     started = time.perf_counter()
@@ -148,8 +168,8 @@ def compare(adapter: Adapter, case: Case, dtype_name: str, device: str) -> dict[
         "tolerance": dict(tol.__dict__),
     }
     try:
-        with warnings.catch_warnings():  # the references warn about options; findings say it once
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), full_float32(device):
+            warnings.simplefilter("ignore")  # the references warn about options; findings say it once
             _compare_into(record, adapter, case, inputs.DTYPES[dtype_name], device, tol)
     except Unsupported as exc:
         record["verdict"], record["reason"] = "skipped", str(exc)
