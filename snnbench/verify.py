@@ -12,7 +12,10 @@ For one case and dtype:
    free run, differences from the first borderline flip on are attributed to it (a cascade) and
    the step-by-step comparison decides.
 4. Gradients: a random upstream gradient on every output field, then d(loss)/d(input) and
-   d(loss)/d(every trainable parameter), compared by ``max|ours - ref| / max|ref|``.
+   d(loss)/d(every trainable parameter), compared by ``max|ours - ref| / max|ref|``. Where the
+   reference's backward raises through a bug its adapter knows (``Adapter.backward_failure``,
+   matched against the actual error), the forward is still judged, ``backward`` stays empty and
+   the reason begins "forward only:".
 5. Verdict: pass | fail | uninformative (nothing or everything spiked) | skipped (an option or
    dtype that cannot run, with the reason) | error (a crash, with the message).
 
@@ -223,7 +226,16 @@ def _compare_into(record, adapter: Adapter, case: Case, dtype: torch.dtype, devi
 
         upstream = inputs.upstream_gradients(case, {f: ref[f] for f in adapter.fields})
         params = adapter.parameter_pairs(pair)
-        ref_grads = _gradients(_loss(ref, upstream), {"input": x_ref, **{k: r for k, (r, _) in params.items()}})
+        try:
+            ref_grads = _gradients(_loss(ref, upstream), {"input": x_ref, **{k: r for k, (r, _) in params.items()}})
+        except RuntimeError as exc:
+            why = adapter.backward_failure(case, device, exc)
+            if why is None:
+                raise
+            record["findings"].append(why)
+            _judge(record, free, stepwise, first_borderline, rate)
+            record["reason"] = f"forward only: {why}" + (f"; {record['reason']}" if record["reason"] else "")
+            return
         nat_grads = _gradients(_loss(ours, upstream), {"input": x_nat, **{k: n for k, (_, n) in params.items()}})
         precision = adapter.gradient_precision(case, record["dtype"])
         judged_as = {k: precision.get(k, precision.get("*", record["dtype"])) for k in ref_grads}

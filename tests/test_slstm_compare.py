@@ -107,3 +107,56 @@ def test_sigmoid_surrogate_float64_gradients_are_judged_at_float32_with_a_findin
     # and the difference is really there: above the float64 tolerance, below float32's
     worst = max(g["max_rel"] for g in record["backward"].values())
     assert case.tolerance("float64").grad_rtol < worst < case.tolerance("float32").grad_rtol
+
+
+class _RaisesInBackward(torch.autograd.Function):
+    """Identity forward; a backward that raises the error PyTorch gives for a clobbered saved tensor."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("one of the variables needed for gradient computation has been modified "
+                           "by an inplace operation")
+
+
+class BrokenBackwardAdapter(type(ADAPTER)):
+    """The real reference whose backward raises; ``known`` says whether the adapter owns the bug."""
+
+    def __init__(self, known: bool):
+        self.known = known
+
+    def run_reference(self, reference, x, state0):
+        trace = super().run_reference(reference, x, state0)
+        return {**trace, "mem": _RaisesInBackward.apply(trace["mem"])}
+
+    def backward_failure(self, case, device, error):
+        return "a known backward bug" if self.known and "inplace" in str(error) else None
+
+
+def test_known_reference_backward_bug_still_judges_the_forward():
+    case = next(c for c in STANDARD if c.name == "x32-h32-zero")
+    record = verify.compare(BrokenBackwardAdapter(known=True), case, "float32", "cpu")
+    assert record["verdict"] == "pass" and record["reason"].startswith("forward only: a known backward bug")
+    assert record["backward"] == {} and "a known backward bug" in record["findings"]
+    assert record["forward"]["mem"]["mismatches"] == 0
+
+
+def test_unknown_reference_backward_crash_is_an_error():
+    case = next(c for c in STANDARD if c.name == "x32-h32-zero")
+    record = verify.compare(BrokenBackwardAdapter(known=False), case, "float32", "cpu")
+    assert record["verdict"] == "error" and "inplace" in record["reason"]
+
+
+def test_zero_reset_backward_failure_is_claimed_only_on_cuda_for_the_inplace_error():
+    zero = next(c for c in STANDARD if c.params.get("reset_mechanism") == "zero")
+    subtract = next(c for c in STANDARD if c.params.get("reset_mechanism") == "subtract")
+    inplace = RuntimeError("one of the variables needed for gradient computation has been modified by an "
+                           "inplace operation: [torch.cuda.FloatTensor [3, 10]], which is output 1 of "
+                           "ThnnFusedLstmCellBackward0")
+    assert "cannot train on CUDA" in ADAPTER.backward_failure(zero, "cuda", inplace)
+    assert ADAPTER.backward_failure(zero, "cpu", inplace) is None
+    assert ADAPTER.backward_failure(subtract, "cuda", inplace) is None
+    assert ADAPTER.backward_failure(zero, "cuda", RuntimeError("CUDA out of memory")) is None

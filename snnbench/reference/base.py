@@ -84,6 +84,11 @@ class Adapter:
         """Where the reference's code departs from its documentation, for this case."""
         return []
 
+    def backward_failure(self, case: Case, device: str, error: Exception) -> str | None:
+        """Why the reference's backward raised ``error``, where that is a known bug of the reference
+        (a finding: the forward is still compared); None for anything else, which is an error."""
+        return None
+
     # ---- building and running --------------------------------------------------------------
     def build(self, case: Case, dtype: torch.dtype, device: str) -> Pair:
         raise NotImplementedError

@@ -48,6 +48,14 @@ class SLSTMAdapter(SnntorchLSTMAdapter):
                          "(it compares the state's shape with the input's): no recurrence, no reset")
         return notes + self.common_findings(case, twice="the LSTM cell")
 
+    def backward_failure(self, case: Case, device: str, error: Exception) -> str | None:
+        if (device.startswith("cuda") and case.params.get("reset_mechanism") == "zero"
+                and "modified by an inplace operation" in str(error)):
+            return ("reset_mechanism='zero' cannot train on CUDA: _base_zero subtracts in place "
+                    "(syn -= ...) from the cell state that the fused CUDA LSTM cell saved for its "
+                    "backward, so backward raises; gradients cannot be compared")
+        return None
+
     def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
         """The matmuls no SLSTM can avoid: the input projection (T*B, I) @ (I, 4H) and, when the
         state carries (input_size == hidden_size), one recurrent (B, H) @ (H, 4H) per step. With
