@@ -52,6 +52,11 @@ Fast path (:class:`DiagonalLeakyParallel`), used when :math:`W_{hh}` is diagonal
    :math:`\partial L/\partial g = \sum S(u)\, \partial L/\partial spk` (summed to their shapes).
    The gradient of the off-diagonal entries of W_hh is zero, as the reference's hook makes it.
 
+On CUDA with Triton (:mod:`triton_scan`), steps 2 and 4's per-step loops are one kernel launch
+each over the whole sequence, doing the same per-element operations (a multiply-add and a
+clamp; a multiply-add and the 0/1 mask), and the spike function and its surrogate run once
+over the whole (T, B, H) tensor instead of per chunk.
+
 Known departures: with an infinite input, the reference computes ``0 * inf = nan`` in the masked
 matrix and turns every neuron of that sample to NaN on the next step; the fast path keeps the
 other neurons finite. An infinite or NaN upstream gradient on a silent (mem = 0) neuron gives
@@ -69,7 +74,7 @@ import torch
 import torch.nn as nn
 from torch.autograd.function import once_differentiable
 
-from snnbench.neurons import surrogates
+from snnbench.neurons import surrogates, triton_scan
 
 CHUNK_BYTES = 1 << 20     # the fused loops work on about 1 MiB of each (T, B, H) tensor at a time
 
@@ -102,14 +107,18 @@ class DiagonalLeakyParallel(torch.autograd.Function):
     def forward(ctx, a, shape, decay, threshold, graded, spike_fn):
         mem = a.view(shape)                               # in place: a is ours and not needed again
         T = shape[0]
-        steps = _chunk_steps(math.prod(shape[1:]), mem.element_size())
+        fused = triton_scan.usable(mem)
+        steps = T if fused else _chunk_steps(math.prod(shape[1:]), mem.element_size())
         spk = None
         for start in range(0, T, steps):
             stop = min(start + steps, T)
-            if start == 0:
-                mem[0].clamp_min_(0)                      # mem_{-1} = 0: relu(a_0)
-            for t in range(max(start, 1), stop):
-                torch.addcmul(mem[t], decay, mem[t - 1], out=mem[t]).clamp_min_(0)
+            if fused:
+                triton_scan.relu_decay_forward_(mem[start:stop], decay, mem[start - 1] if start else None)
+            else:
+                if start == 0:
+                    mem[0].clamp_min_(0)                  # mem_{-1} = 0: relu(a_0)
+                for t in range(max(start, 1), stop):
+                    torch.addcmul(mem[t], decay, mem[t - 1], out=mem[t]).clamp_min_(0)
             fired = spike_fn(mem[start:stop] - threshold)
             if spk is None:
                 spk = torch.empty(a.shape, dtype=torch.result_type(fired, graded), device=a.device)
@@ -134,7 +143,8 @@ class DiagonalLeakyParallel(torch.autograd.Function):
         grad_thr = torch.zeros_like(threshold) if need_threshold else None
         grad_gsf = torch.zeros_like(graded) if need_graded else None
         T = mem.shape[0]
-        steps = _chunk_steps(math.prod(mem.shape[1:]), mem.element_size())
+        fused = triton_scan.usable(mem)
+        steps = T if fused else _chunk_steps(math.prod(mem.shape[1:]), mem.element_size())
         for start in reversed(range(0, T, steps)):
             stop = min(start + steps, T)
             m = mem[start:stop]
@@ -154,12 +164,15 @@ class DiagonalLeakyParallel(torch.autograd.Function):
                     grad_thr -= grad_u.sum_to_size(threshold.shape)
             else:
                 d.copy_(grad_mem[start:stop])
-            alive = torch.sign(m)                          # the relu mask [mem > 0] as 0/1 (mem >= 0)
-            d.mul_(alive)                                  # delta_t without the carried term
-            carried = alive.mul_(decay)                    # d [mem_t > 0]: the carried term's factor
-            for t in reversed(range(start, stop)):
-                if t + 1 < T:
-                    delta[t].addcmul_(carried[t - start], delta[t + 1])
+            if fused:
+                triton_scan.relu_decay_backward_(d, m, decay, delta[stop] if stop < T else None)
+            else:
+                alive = torch.sign(m)                      # the relu mask [mem > 0] as 0/1 (mem >= 0)
+                d.mul_(alive)                              # delta_t without the carried term
+                carried = alive.mul_(decay)                # d [mem_t > 0]: the carried term's factor
+                for t in reversed(range(start, stop)):
+                    if t + 1 < T:
+                        delta[t].addcmul_(carried[t - start], delta[t + 1])
             lo = max(start, 1)
             if need_decay and lo < stop:                   # dL/dd = sum_{t>=1} delta_t mem_{t-1}
                 grad_decay += (delta[lo:stop] * mem[lo - 1:stop - 1]).sum(dim=(0, 1))
