@@ -276,13 +276,21 @@ def test_disappeared_bench_result_and_comparison(bench, tmp_path):
     assert sorted(c.metric for c in regressions(load(BENCH), bench) if c.change == "disappeared") == ["result", "speedup"]
 
 
-def test_bench_gate_without_current_needs_the_bench_runner():
-    try:
-        import snnbench.bench.runner  # noqa: F401
-    except ImportError:
-        assert_one_line_error(invoke("gate", BENCH), "cannot run benchmarks")
-    else:
-        pytest.skip("the bench runner exists: gate reruns bench baselines for real")
+def test_bench_gate_reruns_the_baselines_cases_modes_and_impls(tmp_path):
+    from test_bench import TINY
+
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text(TINY)
+    base, now = tmp_path / "base.json", tmp_path / "now.json"
+    made = invoke("bench", "slstm", "--case-file", tiny, "--quick", "--mode", "train", "--impl", "all",
+                  "--no-memory", "--json", base)
+    assert made.exit_code == 0, made.output
+    result = invoke("gate", base, "--quick", "--json", now)
+    assert result.exit_code in (0, 1, 3), result.output       # a verdict, whatever the noise made it
+    assert "gate" in result.output and "checks" in result.output
+    key = lambda r: (r["neuron"], r["case"], r["device"], r["dtype"], r["mode"], r["impl"])  # noqa: E731
+    assert sorted(map(key, load(now)["results"])) == sorted(map(key, load(base)["results"]))
+    assert {r["mode"] for r in load(now)["results"]} == {"train"}
 
 
 # ---------------------------------------------------------------- merge and baselines

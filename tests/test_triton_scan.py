@@ -35,3 +35,27 @@ def test_kernels_in_the_interpreter():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_leaky_parallel_fused_equals_its_torch_loop_on_cuda(monkeypatch, dtype):
     fused_against_loop(monkeypatch, "cuda", dtype)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp64"])
+@pytest.mark.parametrize("carry", [False, True])
+def test_kernels_compile_for_hopper_without_a_gpu(dtype, carry):
+    """Triton's compiler and its bundled ptxas build the kernels to an sm_90 cubin with no GPU
+    present: what the interpreter cannot show (types, loops, NaN handling lowered to PTX)."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from snnbench.neurons import triton_scan
+
+    scalars = {"T": "i32", "N": "i32", "H": "i32", "BLOCK_N": "constexpr"}
+    kernels = {
+        triton_scan._relu_decay_forward: ({"a_ptr": f"*{dtype}", "prev_ptr": f"*{dtype}", "decay_ptr": f"*{dtype}",
+                                           **scalars, "HAS_PREV": "constexpr"}, "HAS_PREV"),
+        triton_scan._relu_decay_backward: ({"g_ptr": f"*{dtype}", "mem_ptr": f"*{dtype}", "next_ptr": f"*{dtype}",
+                                            "decay_ptr": f"*{dtype}", **scalars, "HAS_NEXT": "constexpr"}, "HAS_NEXT"),
+    }
+    for kernel, (signature, flag) in kernels.items():
+        source = ASTSource(fn=kernel, signature=signature, constexprs={flag: carry, "BLOCK_N": triton_scan.BLOCK})
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32))
+        assert compiled.asm["cubin"] and ".visible .entry" in compiled.asm["ptx"]
