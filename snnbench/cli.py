@@ -190,6 +190,7 @@ def profile(
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
     calls: int = typer.Option(3, "--calls", help="profiled calls (after one warm-up call)"),
     top: int = typer.Option(15, "--top", help="operators shown"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)"),
     trace: Optional[Path] = typer.Option(None, "--trace", help="Chrome trace path (default: reports/traces/...)"),
 ) -> None:
     """Run one case under torch.profiler: top operators by self time, and a Chrome trace file."""
@@ -207,6 +208,7 @@ def profile(
         raise SnnbenchError("--mode must be forward or train for a profile")
     if calls < 1 or top < 1:
         raise SnnbenchError("--calls and --top must be positive")
+    bench_runner.apply_threads(threads)
     (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case; name one with --case")

@@ -19,8 +19,9 @@ Schema history (``schema_version``):
    A bench report also has ``settings`` ({threads, warmup_calls, warmup_s, min_time_s,
    min_repeats, max_repeats, memory}) and ``comparisons``. A bench record, one per neuron, case,
    mode and impl: ``neuron``, ``case``, ``device``, ``dtype``, ``mode`` ("forward": one sequence
-   under no_grad | "train": the same plus backward of sum_f sum(out_f * upstream_f), a fixed
-   random upstream per output field), ``impl`` ("native" | "reference" | "sol": the case's
+   under no_grad | "train": the same plus the backward from a fixed random upstream gradient per
+   output field, fed to ``torch.autograd.backward``: the gradient of sum_f sum(out_f * upstream_f)
+   without forming the products), ``impl`` ("native" | "reference" | "sol": the case's
    speed-of-light work, timed in the same run), ``samples_s`` (raw seconds of each timed call,
    one call = one full sequence of T steps; sample i of every impl of a case and mode comes from
    the same interleaved round i), ``median_s``, ``iqr_s`` (q75 - q25), ``repeats``,

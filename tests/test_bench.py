@@ -160,6 +160,31 @@ def test_train_call_gives_both_impls_the_same_gradients(tmp_path):
     assert built.neurons_per_sample == 8
 
 
+def test_train_call_feeds_the_gradient_of_the_upstream_loss(tmp_path):
+    """The train call hands the upstream gradients to autograd directly: the same gradients as
+    backward of sum_f sum(out_f * upstream_f)."""
+    case = _tiny_case(tmp_path)
+    adapter = registry.get("slstm").adapter
+    built = workload.build(adapter, case, torch.float64, "cpu")
+    try:
+        for impl in ("native", "reference"):
+            call = built.call(impl, "train")
+            call()
+            module = getattr(built.pair, impl)
+            fed = [call.leaf.grad.clone()] + [p.grad.clone() for p in module.parameters() if p.requires_grad]
+            built.clear_grads()
+            x = call.leaf.detach().clone().requires_grad_(True)
+            run = adapter.run_native if impl == "native" else adapter.run_reference
+            trace = run(module, x, built.state0)
+            sum((trace[name] * g).sum() for name, g in built.upstream.items()).backward()
+            explicit = [x.grad] + [p.grad for p in module.parameters() if p.requires_grad]
+            assert len(fed) == len(explicit) > 1
+            for a, b in zip(fed, explicit):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    finally:
+        built.close()
+
+
 def test_slstm_speed_of_light_train_is_three_times_forward_flops(tmp_path):
     adapter = registry.get("slstm").adapter
     case = _tiny_case(tmp_path)
@@ -382,6 +407,11 @@ def test_profile_prints_operators_and_writes_chrome_trace(tiny_file, tmp_path):
 def test_profile_bad_impl_exits_2(tiny_file):
     result = run("profile", "slstm", "--case-file", tiny_file, "--impl", "all")
     assert result.exit_code == 2
+
+
+def test_profile_bad_threads_exits_2(tiny_file):
+    result = run("profile", "slstm", "--case-file", tiny_file, "--threads", "0")
+    assert result.exit_code == 2 and "--threads must be a positive integer" in result.output
 
 
 def test_run_bench_as_the_gate_calls_it(tmp_path):
