@@ -168,6 +168,24 @@ def test_standard_case_is_equivalent(case, dtype):
     assert_equivalent(verify.compare(ADAPTER, case, dtype, "cpu"))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gate_activations_kept_in_blocks_of_steps_are_equivalent(monkeypatch, dtype):
+    """With the activations split into blocks of one step each (BLOCK_BYTES tiny), the per-step rows
+    and the blockwise weight gradient still match the reference, and ours without blocks."""
+    from snnbench.neurons import sconv2dlstm
+
+    case = next(c for c in STANDARD if c.params.get("reset_mechanism") == "subtract" and c.params.get("bias", True)
+                and c.steps > 2)
+    whole = verify.compare(ADAPTER, case, dtype, "cpu")
+    monkeypatch.setattr(sconv2dlstm, "BLOCK_BYTES", 1)
+    assert len(sconv2dlstm._step_blocks(case.steps, 10, torch.zeros(1))) == case.steps
+    blocked = verify.compare(ADAPTER, case, dtype, "cpu")
+    assert_equivalent(blocked)
+    assert blocked["backward"].keys() == whole["backward"].keys() and "conv_weight" in whole["backward"]
+    for name, diff in blocked["backward"].items():
+        assert diff["ok"], name
+
+
 @pytest.mark.parametrize("case", [c for c in STANDARD if c.params.get("max_pool") or c.params.get("avg_pool")
                                   or c.params.get("state_quant")], ids=lambda c: c.name)
 def test_margin_is_what_the_reference_fires_on(case):
