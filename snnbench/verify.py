@@ -20,9 +20,9 @@ For one case and dtype:
    dtype that cannot run, with the reason) | error (a crash, with the message).
 
 On CUDA, TF32 is switched off for matmuls and cuDNN convolutions while a case is compared:
-with it, float32 products carry 10-bit mantissas, so two exact implementations that order their
-products differently (ours splits the SConv2dLSTM convolution, for one) differ far beyond the
-float32 tolerance. Benchmarks run at torch's defaults, which the report's env records.
+with it, float32 products carry 10-bit mantissas, so two exact implementations that group their
+products differently (ours hoists SLSTM's input projection into one matmul over all steps, for
+one) differ far beyond the float32 tolerance. Benchmarks run at torch's defaults, which the report's env records.
 """
 
 from __future__ import annotations

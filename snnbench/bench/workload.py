@@ -100,9 +100,8 @@ def _make_call(workload: Workload, impl: str, mode: str) -> Callable[[], None]:
         trace = run(module, x, state0)
         # the gradient of sum_f sum(out_f * upstream_f), fed in directly: forming those products
         # (and their backward) would time the loss, the same for both impls, not the neuron
-        outputs = [trace[name] for name in upstream if trace[name].requires_grad]
-        grads = [_as(upstream[name], trace[name]) for name in upstream if trace[name].requires_grad]
-        torch.autograd.backward(outputs, grads)
+        fed = [(trace[name], _as(g, trace[name])) for name, g in upstream.items() if trace[name].requires_grad]
+        torch.autograd.backward([out for out, _ in fed], [g for _, g in fed])
 
     train.leaf = x
     return train

@@ -228,9 +228,10 @@ class _StepRows:
 
 def _step_blocks(steps: int, values: int, like: torch.Tensor) -> list[torch.Tensor]:
     """``steps`` rows of ``values`` each, as blocks of whole steps of at most BLOCK_BYTES (at least
-    one step). glibc serves allocations above its mmap threshold (at most 32 MiB) with fresh pages
-    on every call, and first-touching them cost more than the pointwise maths written into them
-    (40 MiB of gate activations per call in the train bench case); blocks stay below it."""
+    one step). glibc serves an allocation at or above its mmap threshold (which adapts, up to
+    32 MiB) with fresh pages, and first-touching them costs about as much as the pointwise maths
+    written into them (40 MiB of gate activations per call in the train bench case); blocks of
+    16 MiB are mostly served again from memory freed by the previous call."""
     per_block = max(1, BLOCK_BYTES // max(1, values * like.element_size()))
     return [like.new_empty(min(per_block, steps - start), values) for start in range(0, max(steps, 1), per_block)]
 
@@ -298,8 +299,9 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
     Per step backwards: the gate gradients from the state gradients (written over the saved gate
     activations, which that step no longer needs), then one input-grad convolution that gives
     d[x_t, mem_{t-1}]. After the loop, a weight-grad convolution over the frames of each block of
-    steps gives dW and db, summed over the blocks. The reset r_t = [mem_{t-1} > thr] is detached: mem_t = m_t - r_t thr (subtract)
-    passes d mem to m_t and -sum(d mem * r_t) to thr; mem_t = (1 - r_t) m_t (zero) masks it."""
+    steps gives dW and db, summed over the blocks. The reset r_t = [mem_{t-1} > thr] is detached:
+    mem_t = m_t - r_t thr (subtract) passes d mem to m_t and -sum(d mem * r_t) to thr;
+    mem_t = (1 - r_t) m_t (zero) masks it."""
 
     @staticmethod
     def forward(ctx, x, syn0, mem0, weight, bias, threshold, padding, reset_code: int):

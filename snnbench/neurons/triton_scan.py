@@ -64,7 +64,7 @@ if triton is not None:
             m = tl.zeros([BLOCK_N], dtype=d.dtype)
         ptr = a_ptr + cols
         t = 0
-        while t < T:  # a while, not range(T): Triton's interpreter cannot index a range by a scalar under numpy 2
+        while t < T:  # not range(T): Triton 3.6's interpreter fails on it under numpy 2
             m = tl.maximum(tl.load(ptr, mask=keep) + d * m, 0.0, propagate_nan=tl.PropagateNan.ALL)
             tl.store(ptr, m, mask=keep)
             ptr += N
