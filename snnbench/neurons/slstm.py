@@ -37,6 +37,10 @@ Fast paths (:func:`slstm_sequence`), each the same sums re-associated (float rou
   (the reference builds T small ones). The spikes are fired outside it, over all steps at once,
   so any surrogate's own backward applies unchanged.
 - Reset "zero" runs the cell once (the reference runs it twice for the same value).
+- Reset "subtract" keeps its masks as 0/1 in the input's dtype, so mem - r thr is one fused
+  ``addcmul_`` per step (exact: r thr is 0 or thr, and the one rounding is the subtraction's)
+  instead of a bool-to-float conversion, a product and a subtraction; without a reset no mask
+  is formed at all.
 - Inference with zeroed state runs in chunks of the time axis written into preallocated
   outputs, so its peak memory is the outputs plus one chunk, not the whole (T, B, 4H) gates.
 - The backward overwrites the saved gate activations with the gate gradients, step by step,
@@ -124,14 +128,19 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
     # input of the autograd Function and must stay as it is), else in the projection itself.
     acts = x_proj.clone() if save else x_proj
     tanh_c = x_proj.new_empty(steps if save else 1, batch, hidden)
-    resets = torch.empty(steps if save else 1, batch, hidden, dtype=torch.bool, device=x_proj.device)
+    # the reset masks: 0/1 in x's dtype for "subtract" (mem -= r thr is then one addcmul, exact:
+    # r thr is 0 or thr), bool for "zero" (a masked fill); none without a reset
+    reset_dtype = x_proj.dtype if reset_code == 1 else torch.bool
+    resets = (torch.empty(steps if save else 1, batch, hidden, dtype=reset_dtype, device=x_proj.device)
+              if reset_code else None)
     syns = x_proj.new_empty(steps, batch, hidden)
     mems = x_proj.new_empty(steps, batch, hidden)
     w_t = weight_hh.t()
     syn, mem = syn0, mem0
     for t in range(steps):
         k = t if save else 0
-        reset = torch.gt(mem, threshold, out=resets[k])
+        if reset_code:
+            reset = torch.gt(mem, threshold, out=resets[k])
         gates = acts[t].addmm_(mem, w_t)
         gates[:, :2 * hidden].sigmoid_()
         gates[:, 2 * hidden:3 * hidden].tanh_()
@@ -140,7 +149,7 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
         syn = torch.addcmul(f * syn, i, g, out=syns[t])
         mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
         if reset_code == 1:
-            mem.sub_(reset * threshold)
+            mem.addcmul_(reset, threshold, value=-1)
         elif reset_code == 2:
             mem.masked_fill_(reset, 0.0)
         if quant is not None:
