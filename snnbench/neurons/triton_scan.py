@@ -53,15 +53,22 @@ def usable(t: torch.Tensor) -> bool:
 if triton is not None:
 
     @triton.jit
-    def _relu_decay_forward(a_ptr, prev_ptr, decay_ptr, T, N, H, HAS_PREV: tl.constexpr,
-                            BLOCK_N: tl.constexpr):
+    def _columns(carry_ptr, decay_ptr, N, H, HAS_CARRY: tl.constexpr, BLOCK_N: tl.constexpr):
+        """This program's block of columns, its mask, their decays and the carried-in value
+        (loaded, or zero)."""
         cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
         keep = cols < N
         d = tl.load(decay_ptr + cols % H, mask=keep)
-        if HAS_PREV:
-            m = tl.load(prev_ptr + cols, mask=keep)
+        if HAS_CARRY:
+            carry = tl.load(carry_ptr + cols, mask=keep)
         else:
-            m = tl.zeros([BLOCK_N], dtype=d.dtype)
+            carry = tl.zeros([BLOCK_N], dtype=d.dtype)
+        return cols, keep, d, carry
+
+    @triton.jit
+    def _relu_decay_forward(a_ptr, prev_ptr, decay_ptr, T, N, H, HAS_PREV: tl.constexpr,
+                            BLOCK_N: tl.constexpr):
+        cols, keep, d, m = _columns(prev_ptr, decay_ptr, N, H, HAS_PREV, BLOCK_N)
         ptr = a_ptr + cols
         t = 0
         while t < T:  # not range(T): Triton 3.6's interpreter fails on it under numpy 2
@@ -73,13 +80,7 @@ if triton is not None:
     @triton.jit
     def _relu_decay_backward(g_ptr, mem_ptr, next_ptr, decay_ptr, T, N, H, HAS_NEXT: tl.constexpr,
                              BLOCK_N: tl.constexpr):
-        cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-        keep = cols < N
-        d = tl.load(decay_ptr + cols % H, mask=keep)
-        if HAS_NEXT:
-            delta = tl.load(next_ptr + cols, mask=keep)
-        else:
-            delta = tl.zeros([BLOCK_N], dtype=d.dtype)
+        cols, keep, d, delta = _columns(next_ptr, decay_ptr, N, H, HAS_NEXT, BLOCK_N)
         offset = (T - 1) * N + cols
         t = 0
         while t < T:
