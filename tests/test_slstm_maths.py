@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from snnbench.neurons import surrogates
+from snnbench.neurons import slstm
 from snnbench.neurons.slstm import SLSTM
 
 
@@ -92,6 +93,35 @@ def test_sequence_equals_step_by_step_calls():
         torch.testing.assert_close(spk, spk_seq[t], rtol=0, atol=0)
         torch.testing.assert_close(mem, mem_seq[t], rtol=1e-12, atol=1e-12)
     assert spk_seq.sum() > 0
+
+
+@pytest.mark.parametrize("via_sigmoid", [True, False], ids=["tanh-from-sigmoid", "torch-tanh"])
+def test_sequence_fast_path_values_and_gradients_equal_the_step_loop(monkeypatch, via_sigmoid):
+    """Both forms of the fast loop's tanh (sigmoid-based on CPU, torch.tanh elsewhere), forced
+    here on CPU, against step-by-step calls (plain autograd through torch.tanh)."""
+    monkeypatch.setattr(slstm, "tanh_via_sigmoid", lambda device: via_sigmoid)
+    torch.manual_seed(2)
+    m = SLSTM(6, 6, threshold=0.05, reset_mechanism="subtract").double()
+    x = torch.randn(5, 3, 6, dtype=torch.float64, requires_grad=True)
+    syn0, mem0 = torch.rand(3, 6, dtype=torch.float64), torch.rand(3, 6, dtype=torch.float64)
+    upstream = torch.randn(3, 5, 3, 6, dtype=torch.float64)
+
+    def grads(outputs):
+        loss = sum((out * u).sum() for out, u in zip(outputs, upstream))
+        return torch.autograd.grad(loss, [x, *m.parameters()])
+
+    fast = m.sequence(x, syn0, mem0)
+    fast_grads = grads(fast)
+    steps, syn, mem = [], syn0, mem0
+    for t in range(5):
+        spk, syn, mem = m(x[t], syn, mem)
+        steps.append((spk, syn, mem))
+    loop = [torch.stack(field) for field in zip(*steps)]
+    for got, want in zip(fast, loop):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    for got, want in zip(fast_grads, grads(loop)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    assert loop[0].sum() > 0
 
 
 def test_init_hidden_returns_spikes_only_and_keeps_state():

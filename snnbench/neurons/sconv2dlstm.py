@@ -47,8 +47,8 @@ only the float rounding of a few pointwise formulas differs:
   into a copy of the g rows of W and b (a power of two: the conv gives exactly 2 g), so ONE sigmoid
   over the whole (B, 4C, H, W) conv output writes all four gates gate-major (1.1 ms instead of
   3.1 ms for the sigmoid over i, f, o plus tanh over g), then g = 2 s - 1 in place; tanh(syn) the
-  same way (:func:`_tanh`). The difference from torch.tanh is an absolute rounding error of about
-  one ulp of 1 (from the subtraction), far inside the float32 and float64 tolerances. The backward
+  same way (:mod:`snnbench.neurons.fast_tanh`: about one ulp of 1 from torch.tanh, far inside the
+  float32 and float64 tolerances). The backward
   uses the unscaled W and the derivative 1 - g^2 of the stored g, so it is unchanged.
 - The upstream gradients of syn and mem (NCHW from most losses) are moved to channels-last as a
   batch of (C, H*W) matrix transposes (:func:`_in_layout`), the same copy as
@@ -83,6 +83,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from snnbench.neurons.fast_tanh import tanh_from_sigmoid_, tanh_into
 from snnbench.neurons.snntorch_cell import SnntorchCell
 
 
@@ -236,12 +237,6 @@ def _step_blocks(steps: int, values: int, like: torch.Tensor) -> list[torch.Tens
     return [like.new_empty(min(per_block, steps - start), values) for start in range(0, max(steps, 1), per_block)]
 
 
-def _tanh(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """tanh(x) = 2 sigmoid(2 x) - 1, into ``out``: on CPU torch's sigmoid is about 3x faster than its
-    tanh, so this is about twice as fast; the difference from torch.tanh is an absolute rounding
-    error of about one ulp of 1 (the subtraction), far inside the equivalence tolerances."""
-    return torch.mul(x, 2, out=out).sigmoid_().mul_(2).sub_(1)
-
 
 def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool,
                 keep_resets: bool = False):
@@ -282,9 +277,9 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
         torch.sigmoid(pre, out=act)
         del pre
         i, f, o, g = act.unbind(0)
-        g.mul_(2).sub_(1)                                   # tanh(g) = 2 sigmoid(2 g) - 1
+        tanh_from_sigmoid_(g)
         syn = torch.mul(f, syn, out=syns[t]).addcmul_(i, g)
-        mem = torch.mul(o, _tanh(syn, out=tanh_c[k]), out=mems[t])
+        mem = torch.mul(o, tanh_into(syn, tanh_c[k]), out=mems[t])
         if reset_code == 1:
             mem.addcmul_(reset, threshold, value=-1)   # r * thr is 0 or thr: exactly mem - r thr
         elif reset_code == 2:

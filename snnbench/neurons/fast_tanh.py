@@ -1,0 +1,23 @@
+"""tanh as 2 sigmoid(2 x) - 1: the form our LSTM cells use on their hot paths.
+
+On CPU torch's sigmoid is about 3x faster than its tanh (0.40 vs 0.99 ms per 262K float32
+values, 1 thread), so this is about twice as fast even as four operations. It is the same
+function: the difference from ``torch.tanh`` is an absolute rounding error of about one ulp of 1
+(from the final subtraction), far inside the equivalence tolerances. Doubling is exact (a power
+of two), so a pre-activation can also be doubled upstream, in the rows of the weights that
+produce it, leaving one sigmoid over all the gates of a cell (see the SLSTM and SConv2dLSTM).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def tanh_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """tanh(x) = 2 sigmoid(2 x) - 1, written into ``out`` (which is returned)."""
+    return torch.mul(x, 2, out=out).sigmoid_().mul_(2).sub_(1)
+
+
+def tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
+    """In place: sigmoid(2 x) -> tanh(x) = 2 s - 1."""
+    return s.mul_(2).sub_(1)
