@@ -144,6 +144,33 @@ def test_recurrence_gradients_equal_autograd_of_the_steps(monkeypatch, layout, r
         torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("upstream", ["channels-last", "spikes-only"])
+def test_recurrence_gradients_for_other_upstream_layouts(upstream):
+    """The backward copies each step's upstream gradients into its own channels-last buffers:
+    from channels-last gradients (a plain copy, not the NCHW transpose) and from the zeros that
+    autograd fills in for unused syn and mem, the same gradients as autograd of the steps."""
+    from snnbench.neurons import sconv2dlstm as module
+    torch.manual_seed(3)
+    m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism="subtract", max_pool=2).double()
+    x = torch.randn(4, 2, 2, 6, 4, dtype=torch.float64, requires_grad=True)
+    state = module.SConv2dLSTMState(torch.rand(2, 3, 6, 4, dtype=torch.float64) - 0.5,
+                                    torch.rand(2, 3, 6, 4, dtype=torch.float64) - 0.5)
+    ups = [torch.randn(4, 2, 3, 3, 2, dtype=torch.float64)]
+    if upstream == "channels-last":
+        ups += [torch.randn(8, 3, 6, 4, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+                .view(4, 2, 3, 6, 4) for _ in range(2)]
+        assert not ups[1].is_contiguous()
+    leaves = [x, m.conv_weight, m.conv_bias]
+
+    def grads(outputs):
+        return torch.autograd.grad(sum((out * up).sum() for out, up in zip(outputs, ups)), leaves)
+
+    fast = module.sconv2dlstm_sequence(x, state, m.params())
+    by_step = module._sequence_step_by_step(x, state, m.params())
+    for name, ours, theirs in zip(["x", "weight", "bias"], grads(fast), grads(by_step)):
+        torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-12, msg=name)
+
+
 def test_speed_of_light_is_the_step_convolutions():
     case = next(c for c in cases.standard_cases("sconv2dlstm") if c.bench).with_sizes(batch=2)
     forward = ADAPTER.speed_of_light(case, torch.float32, "cpu", "forward")
