@@ -21,3 +21,12 @@ def tanh_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
     """In place: sigmoid(2 x) -> tanh(x) = 2 s - 1."""
     return s.mul_(2).sub_(1)
+
+
+def doubled_rows(tensor: torch.Tensor, rows: slice, memory_format=torch.preserve_format) -> torch.Tensor:
+    """A copy of ``tensor`` (weights or biases) with ``rows`` of its first axis times 2: the outputs
+    they produce are then exactly twice the pre-activation, ready for one sigmoid and
+    :func:`tanh_from_sigmoid_`."""
+    doubled = tensor.clone(memory_format=memory_format)
+    doubled[rows] *= 2
+    return doubled

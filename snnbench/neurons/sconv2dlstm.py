@@ -48,8 +48,8 @@ only the float rounding of a few pointwise formulas differs:
   over the whole (B, 4C, H, W) conv output writes all four gates gate-major (1.1 ms instead of
   3.1 ms for the sigmoid over i, f, o plus tanh over g), then g = 2 s - 1 in place; tanh(syn) the
   same way (:mod:`snnbench.neurons.fast_tanh`: about one ulp of 1 from torch.tanh, far inside the
-  float32 and float64 tolerances). The backward
-  uses the unscaled W and the derivative 1 - g^2 of the stored g, so it is unchanged.
+  float32 and float64 tolerances). The backward uses the unscaled W and the derivative 1 - g^2 of
+  the stored g, so it is unchanged.
 - Each step's upstream gradients of syn and mem (NCHW from most losses) are copied, as the loop
   reaches the step, into reused step buffers in channels-last, as a batch of (C, H*W) matrix
   transposes (:func:`_copy_in_layout`, several times faster on CPU than a plain layout copy).
@@ -86,7 +86,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snnbench.neurons.fast_tanh import tanh_from_sigmoid_, tanh_into
+from snnbench.neurons.fast_tanh import doubled_rows, tanh_from_sigmoid_, tanh_into
 from snnbench.neurons.snntorch_cell import SnntorchCell
 
 
@@ -193,12 +193,11 @@ def _split_gates(pre: torch.Tensor, hidden: int) -> torch.Tensor:
 
 
 def _double_g_rows(tensor: torch.Tensor | None, hidden: int, layout) -> torch.Tensor | None:
-    """A copy of W (4C, ...) or b (4C,) with the g gate's rows (the last C) times 2."""
+    """A copy of W (4C, ...) in ``layout``, or of b (4C,), with the g gate's rows (the last C) times 2."""
     if tensor is None:
         return None
-    doubled = tensor.clone(memory_format=layout) if tensor.dim() == 4 else tensor.clone()
-    doubled[3 * hidden:] *= 2
-    return doubled
+    memory_format = layout if tensor.dim() == 4 else torch.preserve_format
+    return doubled_rows(tensor, slice(3 * hidden, None), memory_format)
 
 
 def _copy_in_layout(frames: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -206,7 +205,8 @@ def _copy_in_layout(frames: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     NCHW -> channels-last runs as a batch of (C, H*W) matrix transposes: the same copy as
     ``out.copy_(frames)``, about 7x faster on CPU (1.4 vs 9.8 ms for 160 x 16 x 32 x 32 float32,
     1 thread)."""
-    if frames.is_contiguous() and out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous():
+    channels_last = out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    if channels_last and frames.is_contiguous():
         n, c, h, w = frames.shape
         out.permute(0, 2, 3, 1).view(n, h * w, c).copy_(frames.view(n, c, h * w).transpose(1, 2))
         return out
@@ -234,7 +234,6 @@ def _step_blocks(steps: int, values: int, like: torch.Tensor) -> list[torch.Tens
     16 MiB are mostly served again from memory freed by the previous call."""
     per_block = max(1, BLOCK_BYTES // max(1, values * like.element_size()))
     return [like.new_empty(min(per_block, steps - start), values) for start in range(0, max(steps, 1), per_block)]
-
 
 
 def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool,

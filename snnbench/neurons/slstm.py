@@ -37,13 +37,14 @@ Fast paths (:func:`slstm_sequence`), each the same sums re-associated (float rou
   (the reference builds T small ones). The spikes are fired outside it, over all steps at once,
   so any surrogate's own backward applies unchanged.
 - On CPU, tanh as 2 sigmoid(2 x) - 1 (:mod:`snnbench.neurons.fast_tanh`; there torch's sigmoid
-  is about 3x faster than its tanh; on CUDA it is not, and the extra kernels would cost launches): the g columns of the projection (one multiply by a (4H,) vector of
-  ones and twos, in place of the copy the autograd node makes anyway) and the g rows of a copy of
-  W_hh are doubled (exact: a power of two), so ONE sigmoid over each step's contiguous (B, 4H)
-  gates replaces three strided calls, then g = 2 s - 1; tanh(syn) the same way. The difference
-  from torch.tanh is about one ulp of 1. The backward uses the unscaled W_hh and the derivative
-  1 - g^2 of the stored g, so it is unchanged. Measured on the x512 bench case's step maths
-  (B=64, H=512, T=25, 2 threads): 7.9 ms per sequence instead of 10.9.
+  is about 3x faster than its tanh; on CUDA it is not, and the extra kernels would cost
+  launches): the g columns of the projection (one multiply by a (4H,) vector of ones and twos, in
+  place of the copy the autograd node makes anyway) and the g rows of a copy of W_hh are doubled
+  (exact: a power of two), so ONE sigmoid over each step's contiguous (B, 4H) gates replaces
+  three strided calls, then g = 2 s - 1; tanh(syn) the same way. The difference from torch.tanh
+  is about one ulp of 1. The backward uses the unscaled W_hh and the derivative 1 - g^2 of the
+  stored g, so it is unchanged. Measured on the x512 bench case's step maths (B=64, H=512,
+  T=25, 2 threads): 7.9 ms per sequence instead of 10.9.
 - Reset "zero" runs the cell once (the reference runs it twice for the same value).
 - Reset "subtract" keeps its masks as 0/1 in the input's dtype, so mem - r thr is one fused
   ``addcmul_`` per step (exact: r thr is 0 or thr, and the one rounding is the subtraction's)
@@ -62,7 +63,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn as nn
 
-from snnbench.neurons.fast_tanh import tanh_from_sigmoid_, tanh_into
+from snnbench.neurons.fast_tanh import doubled_rows, tanh_from_sigmoid_, tanh_into
 from snnbench.neurons.snntorch_cell import SnntorchCell
 
 
@@ -133,14 +134,6 @@ def tanh_via_sigmoid(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
-def _g_doubler(four_h: int, like: torch.Tensor) -> torch.Tensor:
-    """(4H,) ones with the g gate's entries 2: times the projection, a copy with g doubled."""
-    scale = like.new_ones(four_h)
-    scale[four_h // 2:3 * four_h // 4] = 2
-    return scale
-
-
-
 def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant, save: bool):
     """The carried-state time loop. Returns syns, mems (T, B, H) and, with ``save``, what the
     backward needs: gate activations (T, B, 4H), tanh(syn) (T, B, H) and reset masks. Without
@@ -154,13 +147,12 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
     via_sigmoid = tanh_via_sigmoid(x_proj.device)
     g_cols = slice(2 * hidden, 3 * hidden)
     if via_sigmoid:
-        if save:
-            acts = torch.mul(x_proj, _g_doubler(four_h, x_proj))
+        if save:                            # the copy, times (1, 1, 2, 1) per gate
+            acts = torch.mul(x_proj, doubled_rows(x_proj.new_ones(four_h), g_cols))
         else:
             acts = x_proj
             acts[..., g_cols].mul_(2)
-        weight_hh = weight_hh.clone()
-        weight_hh[g_cols] *= 2
+        weight_hh = doubled_rows(weight_hh, g_cols)
     else:
         acts = x_proj.clone() if save else x_proj
     tanh_c = x_proj.new_empty(steps if save else 1, batch, hidden)
