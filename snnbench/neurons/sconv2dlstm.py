@@ -37,6 +37,11 @@ only the float rounding of a few pointwise formulas differs:
   Hoisting the input part W_x * x (an exact split of the sum over input channels) was tried and
   dropped: it materialises a (T, B, 4C, H, W) projection (the forward's peak memory) and its
   2 -> 4C convolution runs far below the machine's rate, so it was slower than the per-step conv.
+- The cell's pointwise maths is eager torch. Fusing it with ``torch.compile`` (inductor: one C++
+  loop per step) was measured and dropped: on hot data the fused kernel took 1.27 ms against
+  1.41 ms for the eager ops below, but whole bench-case sequences ran slower (61 vs 57 ms,
+  interleaved, 2 threads), and it costs a C++ compiler and 6.5 s of compile time. The sigmoids
+  (1.25M values per step, compute-bound) are most of the cell either way.
 - On CPU everything is channels-last: oneDNN's convolutions with few channels are several times
   faster in it. A gate sliced out of a channels-last (B, 4C, H, W) tensor is 4C-strided rows of C
   values, slow for pointwise maths, so each step's activations are written gate-major (four dense
