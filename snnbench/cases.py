@@ -2,8 +2,8 @@
 
 A case file holds ``[[case]]`` tables. Every error names the file, the case and the key, in one
 line (raised as :class:`~snnbench.errors.CaseError`). Neuron-specific checks (which constructor
-arguments exist, whether ``sample_shape`` fits the params) belong to the neuron's adapter and are
-run by :func:`load` through the registry.
+arguments exist, whether ``sample_shape`` fits the params) belong to the neuron's specification
+(:func:`snnbench.specs.load_cases` runs both).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 from snnbench.errors import CaseError
 
-CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 DTYPES = ("float32", "float64")
 
@@ -262,27 +261,6 @@ def read_file(path: str | Path) -> list[Case]:
     return cases
 
 
-def load(path: str | Path) -> list[Case]:
-    """Parse a case file and check every case against its neuron's adapter."""
-    from snnbench import registry
-
-    cases = read_file(path)
-    for case in cases:
-        if case.neuron not in registry.names():
-            raise case.error("neuron", f"unknown neuron '{case.neuron}' "
-                                       f"(known: {', '.join(registry.names())})")
-        registry.get(case.neuron).adapter.validate(case)
-    return cases
-
-
-def standard_file(neuron: str) -> Path:
-    return CASES_DIR / f"{neuron}.toml"
-
-
-def standard_cases(neuron: str) -> list[Case]:
-    return load(standard_file(neuron))
-
-
 def to_spec(case: Case) -> dict[str, Any]:
     """A case as plain JSON-able data (stored in reports, so a report's cases can run again)."""
     return {
@@ -295,12 +273,9 @@ def to_spec(case: Case) -> dict[str, Any]:
 
 
 def from_spec(spec: dict[str, Any], source: str) -> Case:
-    """The Case a report's ``case_spec`` describes, checked like a case file's."""
+    """The Case a report's ``case_spec`` describes, parsed like a case file's (the neuron-specific
+    checks are :func:`snnbench.specs.check`'s)."""
+    if not isinstance(spec, dict):
+        raise CaseError(source, None, "case_spec", f"expected a table, got {type(spec).__name__}")
     raw = {k: v for k, v in spec.items() if k != "source"}
-    case = parse_case(raw, f"{source} ({spec.get('source', 'case_spec')})", 0)
-    from snnbench import registry
-
-    if case.neuron not in registry.names():
-        raise case.error("neuron", f"unknown neuron '{case.neuron}'")
-    registry.get(case.neuron).adapter.validate(case)
-    return case
+    return parse_case(raw, f"{source} ({spec.get('source', 'case_spec')})", 0)

@@ -42,13 +42,35 @@ def progress_bar() -> Progress:
                     transient=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from snnbench import __version__
+
+        console.print(f"snnbench {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Verify and benchmark spiking neurons (ours, yours) against snntorch and sinabs."""
+
+
 @app.command("list")
 @handled
 def list_cmd() -> None:
-    """Neurons, their references (installed versions) and standard cases."""
+    """Neurons, their references (installed versions), standard cases and installed implementations."""
     from snnbench import catalog, render
 
     console.print(render.catalog_table(catalog.describe()))
+    installed = catalog.installed_implementations()
+    if installed:
+        console.print(render.implementations_table(installed))
+    else:
+        console.print("no implementations installed by other packages (entry point group "
+                      "snnbench.implementations); use --impl MODULE:CLASS for your own", highlight=False)
 
 
 @app.command()
@@ -62,27 +84,32 @@ def compare(
     json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/compare-*.json)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="override every case's seed"),
     shard: Optional[str] = typer.Option(None, "--shard", help="run only shard I of N (I/N), for CI matrices"),
+    impl: Optional[List[str]] = typer.Option(None, "--impl", help="what to judge: native (ours, the default) "
+                                             "or your drop-in as MODULE:CLASS or an installed name (repeatable)"),
 ) -> None:
-    """Is ours numerically the same as the reference? Exit 0 pass, 1 fail, 2 usage error."""
+    """Is it numerically the same as the reference? Exit 0 pass, 1 fail, 2 usage error."""
     from snnbench import render, results, runner
 
     device = runner.check_device(device)
     dtype_names = runner.dtypes(dtype)
     selected = runner.collect_cases(neurons, case, case_file, seed=seed, shard=runner.parse_shard(shard))
+    chosen = runner.compare_implementations(impl, list(dict.fromkeys(c.neuron for c in selected)))
+    runner.check_user_implementations(selected, chosen)
+    total = sum(len(chosen[c.neuron]) for c in selected) * len(dtype_names)
     with progress_bar() as bar:
-        task = bar.add_task("compare", total=len(selected) * len(dtype_names), current="")
+        task = bar.add_task("compare", total=total, current="")
 
         def advance(record: dict) -> None:
             bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['dtype']}: "
                                                  f"{record['verdict']}")
 
-        report = runner.run_compare(selected, dtype_names, device, on_result=advance)
+        report = runner.run_compare(selected, dtype_names, device, chosen, on_result=advance)
     path = results.save(report, json_path or results.default_path("compare"))
     render.print_compare(report, console, str(path))
     raise typer.Exit(runner.exit_code(report))
 
 
-def bench_options(device: str, dtype: str, mode: str, impl: str, threads: Optional[int], quick: bool,
+def bench_options(device: str, dtype: str, mode: str, impl: Optional[List[str]], threads: Optional[int], quick: bool,
                   min_time: Optional[float], memory: bool = True):
     from snnbench import runner
     from snnbench.bench import runner as bench_runner
@@ -92,7 +119,8 @@ def bench_options(device: str, dtype: str, mode: str, impl: str, threads: Option
     if min_time is not None:
         settings = bench_runner.with_min_time(settings, min_time)
     return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.parse_dtype(dtype),
-                                modes=bench_runner.parse_modes(mode), impls=bench_runner.parse_impls(impl),
+                                modes=bench_runner.parse_modes(mode),
+                                impls=tuple(impl or bench_runner.DEFAULT_IMPLS),
                                 threads=bench_runner.apply_threads(threads), timing=settings, memory=memory)
 
 
@@ -101,11 +129,13 @@ def bench_options(device: str, dtype: str, mode: str, impl: str, threads: Option
 def bench(
     neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
     case: Optional[List[str]] = typer.Option(None, "--case", help="run only this case (repeatable)"),
-    case_file: Optional[Path] = typer.Option(None, "--case-file", help="run this file's bench cases instead"),
+    case_file: Optional[Path] = typer.Option(None, "--case-file", help="run this file's cases instead (all, or --case)"),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
     mode: str = typer.Option("all", "--mode", help="forward (no_grad), train (forward + backward) or all"),
-    impl: str = typer.Option("all", "--impl", help="native (ours), reference or all"),
+    impl: Optional[List[str]] = typer.Option(None, "--impl", help="native, reference, all (the default), or your "
+                                             "drop-in as MODULE:CLASS or an installed name, timed beside both "
+                                             "(repeatable)"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads(N)"),
     quick: bool = typer.Option(False, "--quick", help="few repeats: a smoke run, not a measurement"),
     min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per impl (default 1)"),
@@ -122,8 +152,10 @@ def bench(
     selected = runner.collect_cases(neurons, case, case_file, bench_only=True, shard=runner.parse_shard(shard))
     if not selected:
         raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
+    chosen = bench_runner.chosen_implementations(options.impls, list(dict.fromkeys(c.neuron for c in selected)))
+    runner.check_user_implementations(selected, chosen)
     with progress_bar() as bar:
-        task = bar.add_task("bench", total=len(selected) * len(options.modes) * (len(options.impls) + 1),
+        task = bar.add_task("bench", total=sum(len(chosen[c.neuron]) + 1 for c in selected) * len(options.modes),
                             current="")
 
         def advance(record: dict) -> None:
@@ -144,7 +176,8 @@ def sweep(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
     mode: str = typer.Option("forward", "--mode", help="forward, train or all"),
-    impl: str = typer.Option("all", "--impl", help="native, reference or all"),
+    impl: Optional[List[str]] = typer.Option(None, "--impl", help="native, reference, all (the default), or "
+                                             "MODULE:CLASS (repeatable)"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads(N)"),
     quick: bool = typer.Option(False, "--quick", help="few repeats: a smoke run, not a measurement"),
     min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per impl (default 1)"),
@@ -156,6 +189,7 @@ def sweep(
     from snnbench import results, runner
     from snnbench.bench import plot
     from snnbench.bench import render as bench_render
+    from snnbench.bench import runner as bench_runner
     from snnbench.bench import sweep as sweep_mod
 
     plot.require_matplotlib()
@@ -164,8 +198,10 @@ def sweep(
     (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case to vary; name one with --case")
+    chosen = bench_runner.chosen_implementations(options.impls, [base.neuron])
+    runner.check_user_implementations([base], chosen)
     with progress_bar() as bar:
-        task = bar.add_task("sweep", total=len(values) * len(options.modes) * (len(options.impls) + 1),
+        task = bar.add_task("sweep", total=len(values) * len(options.modes) * (len(chosen[base.neuron]) + 1),
                             current="")
 
         def advance(record: dict) -> None:
@@ -184,7 +220,7 @@ def profile(
     neuron: str = typer.Argument(..., help="one neuron"),
     case: Optional[str] = typer.Option(None, "--case", help="the case (default: its first bench case)"),
     case_file: Optional[Path] = typer.Option(None, "--case-file", help="take the case from this file"),
-    impl: str = typer.Option("native", "--impl", help="native or reference"),
+    impl: str = typer.Option("native", "--impl", help="native, reference, or MODULE:CLASS"),
     mode: str = typer.Option("forward", "--mode", help="forward or train"),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
@@ -200,9 +236,8 @@ def profile(
     from snnbench.bench import runner as bench_runner
 
     device = runner.check_device(device)
-    (impl_name,) = bench_runner.parse_impls(impl) if impl != "all" else (None,)
-    if impl_name is None:
-        raise SnnbenchError("--impl must be native or reference for a profile")
+    if impl == "all":
+        raise SnnbenchError("--impl: a profile runs one implementation (native, reference or MODULE:CLASS)")
     (mode_name,) = bench_runner.parse_modes(mode) if mode != "all" else (None,)
     if mode_name is None:
         raise SnnbenchError("--mode must be forward or train for a profile")
@@ -212,7 +247,10 @@ def profile(
     (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case; name one with --case")
-    result = profile_mod.profile_case(base, impl_name, mode_name, device, bench_runner.parse_dtype(dtype), calls, top,
+    chosen = runner.compare_implementations([impl], [base.neuron]) if impl != "reference" else None
+    if chosen:
+        runner.check_user_implementations([base], chosen)
+    result = profile_mod.profile_case(base, impl, mode_name, device, bench_runner.parse_dtype(dtype), calls, top,
                                       trace)
     console.print(bench_render.profile_table(result))
     console.print(f"Chrome trace: {result['trace']}  (open in chrome://tracing or ui.perfetto.dev)",

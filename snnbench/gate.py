@@ -53,6 +53,7 @@ import numpy as np
 
 from snnbench.cases import DEFAULT_TOLERANCES
 from snnbench.errors import ReportError, SnnbenchError
+from snnbench.results import BENCH_KEY, COMPARE_KEY, COMPARISON_KEY
 
 VERDICT_ORDER = {"pass": 0, "skipped": 1, "uninformative": 2, "fail": 3, "error": 4}
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
@@ -74,7 +75,7 @@ class Thresholds:
 class Check:
     """One compared figure of one record."""
 
-    key: dict[str, Any]  # neuron, case, device, dtype (+ mode, impl for bench)
+    key: dict[str, Any]  # neuron, case, device, dtype, impl (+ mode for bench)
     metric: str
     baseline: Any
     current: Any
@@ -127,9 +128,6 @@ def parse_factor(value: float, option: str) -> float:
 
 # ---------------------------------------------------------------- record keys
 
-COMPARE_KEY = ("neuron", "case", "device", "dtype")
-BENCH_KEY = ("neuron", "case", "device", "dtype", "mode", "impl")
-COMPARISON_KEY = ("neuron", "case", "device", "dtype", "mode")
 
 
 def record_key(record: dict, fields: tuple[str, ...]) -> tuple:
@@ -358,8 +356,8 @@ def _gate_bench(baseline: dict, current: dict, th: Thresholds, result: GateResul
             result.checks.append(Check(where, "result", "present", None, "disappeared", "regression",
                                        "the result is missing from the current report"))
             continue
-        if b.get("impl") != "native":
-            continue
+        if b.get("impl") in ("reference", "sol"):
+            continue          # the gate judges the implementations under test, not the yardsticks
         b_sol = base.get(key[:-1] + ("sol",))
         c_sol = cur.get(key[:-1] + ("sol",))
         if b_sol is not None and c_sol is not None:
@@ -376,7 +374,7 @@ def _gate_bench(baseline: dict, current: dict, th: Thresholds, result: GateResul
             result.checks.append(_speed_check(where, "median_s", bm, cm, point, parts, th))
         result.checks.append(_memory_check(where, b, c, th))
     for key, c in cur.items():
-        if key not in base and c.get("impl") == "native":
+        if key not in base and c.get("impl") not in ("reference", "sol"):
             result.checks.append(Check(_key_dict(key, BENCH_KEY), "result", None, "present", "new", "new"))
 
 
@@ -404,7 +402,7 @@ def _memory_check(where: dict, b: dict, c: dict, th: Thresholds) -> Check:
 
 def cases_of(report: dict, source: str) -> list[tuple[Any, dict]]:
     """(Case, first record) for each distinct case of a report, in report order, from case_spec."""
-    from snnbench import cases as cases_mod
+    from snnbench import specs
 
     seen: dict[tuple, tuple[Any, dict]] = {}
     for i, record in enumerate(report["results"]):
@@ -414,7 +412,7 @@ def cases_of(report: dict, source: str) -> list[tuple[Any, dict]]:
                               "case_spec, so its case cannot run again; pass a CURRENT report instead")
         key = (record["neuron"], record["case"])
         if key not in seen:
-            seen[key] = (cases_mod.from_spec(spec, source), record)
+            seen[key] = (specs.case_from_spec(spec, source), record)
     return list(seen.values())
 
 
@@ -427,17 +425,23 @@ def rerun(baseline: dict, source: str, quick: bool = False,
     if not cases:
         raise ReportError(f"{source}: the report holds no results to run again")
     if baseline["kind"] == "compare":
-        # group cases by (device, dtypes) so each runs exactly what the baseline ran
+        # group cases by (device, dtypes, implementations) so each runs exactly what the baseline ran
         groups: dict[tuple, list] = {}
         for case, _ in cases:
             rows = [r for r in baseline["results"] if (r["neuron"], r["case"]) == (case.neuron, case.name)]
             for device in dict.fromkeys(r["device"] for r in rows):
-                dtype_names = list(dict.fromkeys(r["dtype"] for r in rows if r["device"] == device))
-                groups.setdefault((device, tuple(dtype_names)), []).append(case)
+                on_device = [r for r in rows if r["device"] == device]
+                dtype_names = tuple(dict.fromkeys(r["dtype"] for r in on_device))
+                impls = tuple(dict.fromkeys(r.get("impl", "native") for r in on_device))
+                groups.setdefault((device, dtype_names, impls), []).append(case)
         reports = []
-        for (device, dtype_names), group in groups.items():
+        for (device, dtype_names, impls), group in groups.items():
             _check_runnable(source, device, dtype_names)
-            reports.append(runner.run_compare(group, list(dtype_names), device, on_result=on_result))
+            neurons = list(dict.fromkeys(c.neuron for c in group))
+            chosen = {}
+            for neuron in neurons:
+                chosen.update(runner.compare_implementations(list(impls), [neuron]))
+            reports.append(runner.run_compare(group, list(dtype_names), device, chosen, on_result=on_result))
     else:
         try:
             from snnbench.bench.runner import run_bench

@@ -1,7 +1,7 @@
 """Join reports of the same kind into one, e.g. the shards of a CI matrix (``compare --shard I/N``).
 
 Results (and, for bench reports, comparisons) are concatenated in the order given; the same
-record twice (same neuron, case, device, dtype, and for bench mode and impl) is an error, since
+record twice (same neuron, case, device, dtype, implementation, and for bench mode) is an error, since
 one of the two would silently win. Every input's environment is kept, in order, under
 ``environments`` (an input that is itself a merge contributes its own list); the first is also
 ``environment``, so a merged report reads like any other.
@@ -12,9 +12,6 @@ from __future__ import annotations
 from snnbench import results
 from snnbench.errors import ReportError
 
-KEYS = {"compare": ("neuron", "case", "device", "dtype"),
-        "bench": ("neuron", "case", "device", "dtype", "mode", "impl")}
-COMPARISON_KEY = ("neuron", "case", "device", "dtype", "mode")
 
 
 def _join(lists: list[tuple[str, list[dict]]], fields: tuple[str, ...], what: str) -> list[dict]:
@@ -40,14 +37,14 @@ def merge(reports: list[dict], sources: list[str]) -> dict:
         if report["kind"] != kind:
             raise ReportError(f"{source} is a {report['kind']} report but {sources[0]} is a {kind} "
                               "report: merge joins reports of the same kind")
-    merged_results = _join([(s, r["results"]) for r, s in zip(reports, sources)], KEYS[kind], "result")
+    merged_results = _join([(s, r["results"]) for r, s in zip(reports, sources)], results.RECORD_KEYS[kind], "result")
     environments: list[dict] = []
     for report in reports:
         environments.extend(report.get("environments") or [report["environment"]])
     extra: dict = {"environments": environments, "merged_from": list(sources)}
     if kind == "bench":
         extra["comparisons"] = _join([(s, r.get("comparisons") or []) for r, s in zip(reports, sources)],
-                                     COMPARISON_KEY, "comparison")
+                                     results.COMPARISON_KEY, "comparison")
     return results.new_report(kind, environments[0], merged_results, **extra)
 
 

@@ -137,8 +137,22 @@ def catalog_table(rows: list[dict]) -> Table:
     for col in ("neuron", "reference", "installed", "standard cases"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(f"[bold]{row['neuron']}[/bold]\n[dim]{row['description']}[/dim]", row["reference"],
-                      f"{row['library']} {row['version']}", ", ".join(row["cases"]))
+        name = Text(row["neuron"], style="bold")
+        name.append("\n" + row["description"], style="dim")
+        table.add_row(name, Text(row["reference"]), Text(f"{row['library']} {row['version']}"),
+                      Text(", ".join(row["cases"])))
+    return table
+
+
+def implementations_table(rows: list[dict]) -> Table:
+    """Implementations installed packages register (entry points of snnbench.implementations)."""
+    table = Table(title="installed implementations (use with --impl NAME)", header_style="bold")
+    for col in ("name", "neuron", "class", "package"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        neuron = Text(row["problem"], style="red") if row["problem"] else Text(row["neuron"] or "any")
+        package = f"{row['package']} {row['version'] or ''}".strip() if row["package"] else "-"
+        table.add_row(Text(row["name"]), neuron, Text(row["target"]), Text(package))
     return table
 
 

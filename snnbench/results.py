@@ -38,6 +38,17 @@ Schema history (``schema_version``):
    means ours is faster), ``ci`` ([lo, hi], 95% percentile bootstrap of that median), ``ratios``
    (the raw paired ratios), ``n_pairs``.
 
+2. Implementations: compare records gain ``impl`` (the judged implementation's name: "native",
+   or a user's MODULE:CLASS or entry-point name), ``impl_info`` ({name, kind, class, version,
+   package}), ``compared`` ({field: "every step" | "last step"}: what was compared, following the
+   implementation's call), ``not_compared`` ({field or "gradient of NAME": why not}), and where
+   the step-by-step check could not run ``stepwise_note``; a failing user implementation in a
+   case where the reference departs from its documentation gets a ``hint``. Bench records gain
+   ``impl_info`` and ``train_fields`` (the fields that took an upstream gradient in train mode);
+   ``impl`` may name a user's implementation. Comparisons gain ``impl`` (one per implementation
+   other than the reference: its speedup over the reference). Upgrade from 1: ``impl`` = "native"
+   on compare records and comparisons.
+
 Reading: a file with a newer schema than this version knows is refused with one line; older
 versions are upgraded step by step by the functions in ``UPGRADES``.
 """
@@ -55,12 +66,31 @@ from typing import Any, Callable
 from snnbench import __version__
 from snnbench.errors import ReportError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KINDS = ("compare", "bench")
 REPORTS_DIR = Path("reports")
 
+# What identifies a record of each kind (no two records of one report share it).
+COMPARE_KEY = ("neuron", "case", "device", "dtype", "impl")
+BENCH_KEY = ("neuron", "case", "device", "dtype", "mode", "impl")
+COMPARISON_KEY = ("neuron", "case", "device", "dtype", "mode", "impl")
+RECORD_KEYS = {"compare": COMPARE_KEY, "bench": BENCH_KEY}
+
+
+def _upgrade_1(report: dict) -> dict:
+    """1 -> 2: every compare record and comparison of a version-1 report judged ours."""
+    if report.get("kind") == "compare":
+        for record in report.get("results") or []:
+            if isinstance(record, dict):
+                record.setdefault("impl", "native")
+    for comparison in report.get("comparisons") or []:
+        if isinstance(comparison, dict):
+            comparison.setdefault("impl", "native")
+    return report
+
+
 # version n -> function upgrading a version-n report dict to version n+1
-UPGRADES: dict[int, Callable[[dict], dict]] = {}
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _upgrade_1}
 
 
 def new_report(kind: str, environment: dict, results: list[dict], **extra: Any) -> dict:

@@ -1,4 +1,5 @@
-"""What the commands do, between parsing and printing: pick cases, run them, build the report."""
+"""The compare runner: pick cases, judge each implementation on each against the reference, build
+the report. (The bench runner is snnbench.bench.runner.)"""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Callable
 
 import torch
 
-from snnbench import cases as cases_mod
-from snnbench import env, registry, results, verify
+from snnbench import env, implementations, results, specs, verify
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError
 
@@ -47,16 +47,17 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
 def collect_cases(neurons: list[str], case_names: list[str] | None, case_file: Path | None,
                   seed: int | None = None, bench_only: bool = False,
                   shard: tuple[int, int] | None = None) -> list[Case]:
-    """The cases to run: a case file's, or each neuron's standard ones; filtered by name."""
-    names = registry.resolve(neurons)
+    """The cases to run: a case file's, or each neuron's standard ones (for a bench, those marked
+    ``bench = true``); filtered by name."""
+    names = specs.resolve(neurons)
     if case_file is not None:
-        loaded = cases_mod.load(case_file)
+        loaded = specs.load_cases(case_file)
         pool = [c for c in loaded if c.neuron in names]
         where = str(case_file)
         if not pool:
             raise SnnbenchError(f"{case_file}: no cases for {', '.join(names)}")
     else:
-        pool = [c for n in names for c in cases_mod.standard_cases(n)]
+        pool = [c for n in names for c in specs.standard_cases(n)]
         where = "the standard cases of " + ", ".join(names)
     if case_names:
         unknown = [n for n in case_names if n not in {c.name for c in pool}]
@@ -65,7 +66,8 @@ def collect_cases(neurons: list[str], case_names: list[str] | None, case_file: P
                                 f"(known: {', '.join(c.name for c in pool)})")
         selected = [c for c in pool if c.name in case_names]
     else:
-        selected = [c for c in pool if c.bench] if bench_only else pool
+        # the bench flag picks among the standard cases; a case file's cases all run
+        selected = [c for c in pool if c.bench] if bench_only and case_file is None else pool
     if seed is not None:
         selected = [c.with_seed(seed) for c in selected]
     if shard is not None:
@@ -74,16 +76,41 @@ def collect_cases(neurons: list[str], case_names: list[str] | None, case_file: P
     return selected
 
 
+def compare_implementations(values: list[str] | None, neurons: list[str]) -> dict[str, list]:
+    """neuron -> the implementations ``compare --impl`` judges (default: ours)."""
+    if any(value in ("reference", "all") for value in values or ()):
+        raise SnnbenchError("--impl reference: compare judges implementations against the reference; "
+                            "name native or your own (MODULE:CLASS)")
+    return implementations.select(values, neurons, default=("native",))
+
+
+def check_user_implementations(selected: list[Case], chosen: dict[str, list]) -> None:
+    """Build and call every user implementation once on its neuron's first case: a constructor or
+    call that does not fit the contract is one line (exit 2) before any work."""
+    from snnbench.implementations import user
+
+    for neuron, impls in chosen.items():
+        first = next((c for c in selected if c.neuron == neuron), None)
+        for impl in impls:
+            if first is not None and isinstance(impl, user.UserImplementation):
+                user.check_usable(impl, first, implementations.reference(neuron))
+
+
 def run_compare(selected: list[Case], dtype_names: list[str], device: str,
+                chosen: dict[str, list] | None = None,
                 on_result: Callable[[dict], None] | None = None) -> dict:
+    """Every selected case, dtype and implementation (``chosen``: neuron -> implementations; ours
+    by default), judged against the reference."""
     records = []
     for case in selected:
-        adapter = registry.get(case.neuron).adapter
-        for dtype in dtype_names:
-            record = verify.compare(adapter, case, dtype, device)
-            records.append(record)
-            if on_result:
-                on_result(record)
+        reference = implementations.reference(case.neuron)
+        judged = (chosen or {}).get(case.neuron) or [implementations.native(case.neuron)]
+        for impl in judged:
+            for dtype in dtype_names:
+                record = verify.compare(case, dtype, device, impl, reference)
+                records.append(record)
+                if on_result:
+                    on_result(record)
     return results.new_report("compare", env.collect(device), records)
 
 

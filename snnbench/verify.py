@@ -1,22 +1,28 @@
-"""The verification engine: same weights, input and initial state -> per-field differences, verdict.
+"""The verification engine: one implementation judged against the reference -> per-field
+differences, verdict.
 
-For one case and dtype:
+For one case, dtype and judged implementation (ours by default, or a user's):
 
-1. Free run: both neurons over the whole sequence. Every field (spikes and each state) compared
-   at every step: max abs error, max rel error (``|ours - ref| / max(|ref|, atol)``), mismatch count
+1. Same weights (the reference's, loaded into the judged module by canonical name), same input,
+   same initial state.
+2. Free run: both over the whole sequence. Every field the judged implementation exposes (its
+   call decides: spikes and states at every step, or a state only after the last step) is
+   compared: max abs error, max rel error (``|ours - ref| / max(|ref|, atol)``), mismatch count
    (``|ours - ref| > atol + rtol * |ref|``), first divergent step, and the per-step max abs error.
-2. Step by step: at every step ours runs one step from the *reference's own* state, so a
-   difference cannot cascade; this is what pins a failure to its step.
-3. Borderline flips: a spike that differs where the reference's membrane lies within
+   Fields it does not expose are listed in ``not_compared`` with the reason.
+3. Step by step (where the implementation can run one step from a given state): at every step it
+   runs one step from the *reference's own* state, so a difference cannot cascade; this is what
+   pins a failure to its step.
+4. Borderline flips: a spike that differs where the reference's membrane lies within
    ``tolerance.borderline`` of its threshold is rounding, not semantics: counted apart. In the
    free run, differences from the first borderline flip on are attributed to it (a cascade) and
    the step-by-step comparison decides.
-4. Gradients: a random upstream gradient on every output field, then d(loss)/d(input) and
+5. Gradients: a random upstream gradient on every compared field, then d(loss)/d(input) and
    d(loss)/d(every trainable parameter), compared by ``max|ours - ref| / max|ref|``. Where the
-   reference's backward raises through a bug its adapter knows (``Adapter.backward_failure``,
-   matched against the actual error), the forward is still judged, ``backward`` stays empty and
-   the reason begins "forward only:".
-5. Verdict: pass | fail | uninformative (nothing or everything spiked) | skipped (an option or
+   reference's backward raises through a bug it knows
+   (``ReferenceImplementation.backward_failure``, matched against the actual error), the forward
+   is still judged, ``backward`` stays empty and the reason begins "forward only:".
+6. Verdict: pass | fail | uninformative (nothing or everything spiked) | skipped (an option or
    dtype that cannot run, with the reason) | error (a crash, with the message).
 
 On CUDA, TF32 is switched off for matmuls and cuDNN convolutions while a case is compared:
@@ -38,20 +44,23 @@ import torch
 from snnbench import cases, inputs
 from snnbench.cases import Case, Tolerance
 from snnbench.errors import Unsupported
-from snnbench.reference.base import Adapter, Pair, Trace
+from snnbench.implementations.base import EVERY_STEP, LAST_STEP, Implementation
+from snnbench.implementations.reference import ReferenceImplementation
+from snnbench.specs.base import Trace
 
 VERDICTS = ("pass", "fail", "uninformative", "skipped", "error")
 
 
 def field_diff(ours: torch.Tensor, ref: torch.Tensor, tol: Tolerance,
-               excused: torch.Tensor | None = None) -> dict[str, Any]:
-    """Differences of one field, (T, B, ...) on both sides; ``excused`` marks mismatches to ignore."""
+               excused: torch.Tensor | None = None, first_step: int = 0) -> dict[str, Any]:
+    """Differences of one field, (T, B, ...) on both sides; ``excused`` marks mismatches to ignore;
+    ``first_step`` is the step number of the first row (T - 1 for a field seen after the last step)."""
     wide = torch.promote_types(ours.dtype, ref.dtype)
     a = ours.detach().to(wide)
     b = ref.detach().to(wide)
     if a.shape != b.shape:
         return {"max_abs": float("inf"), "max_rel": float("inf"), "mismatches": int(b.numel()),
-                "first_divergent_step": 0, "per_step_max_abs": [],
+                "first_divergent_step": first_step, "per_step_max_abs": [],
                 "note": f"shape differs: ours {tuple(a.shape)}, reference {tuple(b.shape)}"}
     err = (a - b).abs()
     err = torch.where(torch.isnan(a) & torch.isnan(b), torch.zeros_like(err), err)
@@ -66,7 +75,7 @@ def field_diff(ours: torch.Tensor, ref: torch.Tensor, tol: Tolerance,
         "max_abs": float(err.max()) if err.numel() else 0.0,
         "max_rel": float(rel.max()) if rel.numel() else 0.0,
         "mismatches": int(bad.sum()),
-        "first_divergent_step": int(steps_bad[0]) if steps_bad.numel() else None,
+        "first_divergent_step": int(steps_bad[0]) + first_step if steps_bad.numel() else None,
         "per_step_max_abs": [float(v) for v in err.reshape(err.shape[0], -1).max(dim=1).values],
     }
 
@@ -91,7 +100,7 @@ def grad_diff(ours: torch.Tensor | None, ref: torch.Tensor | None, tol: Toleranc
     return {"max_abs": err, "max_rel": rel, "ok": rel <= tol.grad_rtol or err <= tol.atol}
 
 
-def _loss(trace: Trace, upstream: dict[str, torch.Tensor]) -> torch.Tensor:
+def _loss(trace: Trace, upstream: dict[str, torch.Tensor]) -> torch.Tensor | None:
     total = None
     for name, g in upstream.items():
         t = trace[name]
@@ -102,29 +111,33 @@ def _loss(trace: Trace, upstream: dict[str, torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def _gradients(loss, leaves: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
-    if loss is None:
+def _gradients(loss, leaves: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
+    """d loss / d leaf for each leaf; None for a leaf that is missing or does not require grad."""
+    live = {k: v for k, v in leaves.items() if v is not None and v.requires_grad}
+    if loss is None or not live:
         return {name: None for name in leaves}
-    grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    return dict(zip(leaves, grads))
+    grads = dict(zip(live, torch.autograd.grad(loss, list(live.values()), allow_unused=True)))
+    return {name: grads.get(name) for name in leaves}
 
 
-def _stepwise(adapter: Adapter, pair: Pair, x: torch.Tensor, state0: dict, ref: Trace,
-              tol: Tolerance, margin: torch.Tensor) -> tuple[dict, int]:
-    """Compare each step of ours, started from the reference's own state, with the reference."""
-    steps: dict[str, list[torch.Tensor]] = {f: [] for f in adapter.fields}
+def _stepwise(judged: Implementation, module, x: torch.Tensor, state0: dict, ref: Trace,
+              fields: list[str], tol: Tolerance, margin: torch.Tensor) -> tuple[dict, int]:
+    """Compare each step of the judged implementation, started from the reference's own state,
+    with the reference."""
+    spec = judged.spec
+    steps: dict[str, list[torch.Tensor]] = {f: [] for f in fields}
     with torch.no_grad():
         for t in range(x.shape[0]):
-            previous = {k: v.detach() for k, v in adapter.state_before(ref, state0, t).items()}
-            out = adapter.step_native(pair.native, x[t], previous)
-            for f in adapter.fields:
+            previous = {k: v.detach() for k, v in spec.state_before(ref, state0, t).items()}
+            out = judged.step(module, x[t], previous)
+            for f in fields:
                 steps[f].append(out[f])
     ours = {f: torch.stack(v) for f, v in steps.items()}
-    spike_bad = _mismatch(ours[adapter.spike_field], ref[adapter.spike_field], tol)
+    spike_bad = _mismatch(ours[spec.spike_field], ref[spec.spike_field], tol)
     borderline = spike_bad & (margin.abs() <= tol.borderline) if margin.shape == spike_bad.shape else \
         torch.zeros_like(spike_bad)
     diffs = {}
-    for f in adapter.fields:
+    for f in fields:
         excused = borderline if ours[f].shape == borderline.shape else None
         diffs[f] = field_diff(ours[f], ref[f], tol, excused)
     return diffs, int(borderline.sum())
@@ -158,95 +171,163 @@ def full_float32(device: str) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def compare(adapter: Adapter, case: Case, dtype_name: str, device: str) -> dict[str, Any]:
-    """Run one case in one dtype on one device; the result record (see results.py)."""
+def compare(case: Case, dtype_name: str, device: str, judged: Implementation,
+            reference: ReferenceImplementation) -> dict[str, Any]:
+    """Judge one implementation against the reference on one case, dtype and device; the result
+    record (see results.py)."""
     started = time.perf_counter()
     tol = case.tolerance(dtype_name)
     record: dict[str, Any] = {
         "neuron": case.neuron, "case": case.name, "device": device, "dtype": dtype_name,
+        "impl": judged.name, "impl_info": judged.info(),
         "verdict": "error", "reason": "", "spike_rate": None,
         "forward": {}, "stepwise": {}, "backward": {}, "borderline_flips": 0,
-        "findings": adapter.findings(case),
+        "compared": {}, "not_compared": {},
+        "findings": judged.spec.findings(case),
         "case_spec": cases.to_spec(case),
         "tolerance": dict(tol.__dict__),
     }
     try:
         with warnings.catch_warnings(), full_float32(device):
             warnings.simplefilter("ignore")  # the references warn about options; findings say it once
-            _compare_into(record, adapter, case, inputs.DTYPES[dtype_name], device, tol)
+            _compare_into(record, case, inputs.DTYPES[dtype_name], device, tol, judged, reference)
     except Unsupported as exc:
         record["verdict"], record["reason"] = "skipped", str(exc)
-    except Exception as exc:  # a crash in ours or theirs is a result, not a traceback
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
+    except Exception as exc:  # a crash in either implementation is a result, not a traceback
         record["verdict"] = "error"
-        record["reason"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} " \
-                           f"(at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})"
+        record["reason"] = error_line(exc)
     record["duration_s"] = round(time.perf_counter() - started, 4)
     return record
 
 
-def _compare_into(record, adapter: Adapter, case: Case, dtype: torch.dtype, device: str, tol: Tolerance):
-    pair = adapter.build(case, dtype, device)
-    try:
-        x = inputs.make_input(case, dtype, device)
-        state0 = adapter.initial_state(case, dtype, device)
-        x_ref = x.clone().requires_grad_(True)
-        x_nat = x.clone().requires_grad_(True)
+def error_line(exc: BaseException) -> str:
+    """One line for a crash: the exception and where it was raised."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    where = f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {text}{where}"
 
-        ref = adapter.run_reference(pair.reference, x_ref, state0)
+
+class JudgedFailed(RuntimeError):
+    """The judged implementation raised (the reference ran)."""
+
+
+def _compare_into(record, case: Case, dtype: torch.dtype, device: str, tol: Tolerance,
+                  judged: Implementation, reference: ReferenceImplementation) -> None:
+    spec = judged.spec
+    ref_module = reference.build(case, dtype, device)
+    module = None
+    try:
         try:
-            ours = adapter.run_native(pair.native, x_nat, state0)
+            module = judged.build(case, dtype, device, reference.weights(ref_module))
         except Unsupported:
             raise
         except Exception as exc:
-            raise RuntimeError(f"ours failed: {type(exc).__name__}: {exc}") from exc
+            raise JudgedFailed(f"{judged.name} could not be built: {error_line(exc)}") from exc
+        x = inputs.make_input(case, dtype, device)
+        state0 = spec.initial_state(case, dtype, device)
+        x_ref = x.clone().requires_grad_(True)
+        x_judged = x.clone().requires_grad_(True)
 
-        spikes = ref[adapter.spike_field].detach()
+        ref = reference.run(ref_module, x_ref, state0)
+        try:
+            ours = judged.run(module, x_judged, state0)
+        except Unsupported:
+            raise
+        except Exception as exc:
+            raise JudgedFailed(f"{judged.name} failed: {error_line(exc)}") from exc
+
+        exposed = judged.exposed(ours)
+        steps = x.shape[0]
+        view = {f: (slice(None) if where == EVERY_STEP else slice(steps - 1, steps)) for f, where in exposed.items()}
+        record["compared"] = dict(exposed)
+        record["not_compared"] = {f: _why_not(judged) for f in spec.fields if f not in exposed}
+        ref_seen = {f: ref[f][view[f]] for f in exposed}
+        ours_seen = {f: ours[f] for f in exposed}
+
+        spikes = ref[spec.spike_field].detach()
         rate = float((spikes != 0).to(torch.float64).mean())
         record["spike_rate"] = rate
-        for f in adapter.fields:
-            if ref[f].dtype != ours[f].dtype:
+        for f in exposed:
+            if ref[f].dtype != ours[f].dtype and judged.kind == "native":
                 record["findings"].append(f"reference returns {f} as {str(ref[f].dtype).replace('torch.', '')} "
                                           f"for {str(dtype).replace('torch.', '')} input")
 
-        margin = adapter.margin(pair, ref)
-        free = {f: field_diff(ours[f], ref[f], tol) for f in adapter.fields}
-        spike_flip = _mismatch(ours[adapter.spike_field], spikes, tol)
+        margin = reference.margin(ref_module, ref)
+        free = {f: field_diff(ours_seen[f], ref_seen[f], tol, first_step=0 if exposed[f] == EVERY_STEP else steps - 1)
+                for f in exposed}
+        spike_flip = _mismatch(ours[spec.spike_field], spikes, tol) \
+            if ours[spec.spike_field].shape == spikes.shape else torch.zeros_like(spikes, dtype=torch.bool)
         free_borderline = spike_flip & (margin.abs() <= tol.borderline) if margin.shape == spike_flip.shape \
             else torch.zeros_like(spike_flip)
         first_borderline = None
         if free_borderline.any():
             first_borderline = int(torch.nonzero(free_borderline.reshape(free_borderline.shape[0], -1).any(1))[0])
-        free[adapter.spike_field]["borderline_flips"] = int(free_borderline.sum())
+        free[spec.spike_field]["borderline_flips"] = int(free_borderline.sum())
         record["forward"] = free
 
-        stepwise, step_borderline = _stepwise(adapter, pair, x, state0, ref, tol, margin)
-        record["stepwise"] = stepwise
+        step_borderline = 0
+        if judged.can_step:
+            fields = [f for f in exposed if exposed[f] == EVERY_STEP]
+            try:
+                stepwise, step_borderline = _stepwise(judged, module, x, state0, ref, fields, tol, margin)
+            except Unsupported:
+                raise
+            except Exception as exc:
+                raise JudgedFailed(f"{judged.name} failed stepping from the reference's state: "
+                                   f"{error_line(exc)}") from exc
+            record["stepwise"] = stepwise
+        else:
+            record["stepwise_note"] = (f"not run: {judged.name} runs whole sequences only, so it cannot be "
+                                       "started from the reference's state at each step")
         record["borderline_flips"] = max(step_borderline, int(free_borderline.sum()))
 
-        upstream = inputs.upstream_gradients(case, {f: ref[f] for f in adapter.fields})
-        params = adapter.parameter_pairs(pair)
+        # the loss: a random upstream gradient on every compared field; a field seen only after the
+        # last step takes part where both sides keep it in their graph
+        upstream = inputs.upstream_gradients(case, ref_seen)
+        loss_fields = [f for f in exposed if exposed[f] == EVERY_STEP
+                       or (ref_seen[f].requires_grad and ours_seen[f].requires_grad)]
+        upstream = {f: upstream[f] for f in loss_fields}
+        ref_params = reference.parameters(ref_module)
+        judged_params = judged.parameters(module)
         try:
-            ref_grads = _gradients(_loss(ref, upstream), {"input": x_ref, **{k: r for k, (r, _) in params.items()}})
+            ref_grads = _gradients(_loss(ref_seen, upstream), {"input": x_ref, **ref_params})
         except RuntimeError as exc:
-            why = adapter.backward_failure(case, device, exc)
+            why = reference.backward_failure(case, device, exc)
             if why is None:
                 raise
             record["findings"].append(why)
-            _judge(record, free, stepwise, first_borderline, rate)
+            _judge(record, free, record["stepwise"], first_borderline, rate)
             record["reason"] = f"forward only: {why}" + (f"; {record['reason']}" if record["reason"] else "")
             return
-        nat_grads = _gradients(_loss(ours, upstream), {"input": x_nat, **{k: n for k, (_, n) in params.items()}})
-        precision = adapter.gradient_precision(case, record["dtype"])
+        try:
+            judged_grads = _gradients(_loss(ours_seen, upstream),
+                                      {"input": x_judged, **{k: judged_params.get(k) for k in ref_params}})
+        except Exception as exc:
+            raise JudgedFailed(f"{judged.name}'s backward failed: {error_line(exc)}") from exc
+        for k in judged_params:
+            if k not in ref_params:
+                record["not_compared"][f"gradient of {k}"] = "the reference does not train it"
+        precision = reference.gradient_precision(case, record["dtype"])
         judged_as = {k: precision.get(k, precision.get("*", record["dtype"])) for k in ref_grads}
-        record["backward"] = {k: grad_diff(nat_grads[k], ref_grads[k], case.tolerance(judged_as[k]))
+        record["backward"] = {k: grad_diff(judged_grads[k], ref_grads[k], case.tolerance(judged_as[k]))
                               for k in ref_grads}
-        for k, judged in judged_as.items():
-            if judged != record["dtype"]:
-                record["backward"][k]["judged_at"] = judged
-        _judge(record, free, stepwise, first_borderline, rate)
+        for k, judged_at in judged_as.items():
+            if judged_at != record["dtype"]:
+                record["backward"][k]["judged_at"] = judged_at
+        _judge(record, free, record["stepwise"], first_borderline, rate)
+        if record["verdict"] == "fail" and judged.kind != "native" and record["findings"]:
+            record["hint"] = ("the reference departs from its documentation in this case (see its findings): "
+                              "an implementation of the documented behaviour fails here")
     finally:
-        adapter.cleanup(pair)
+        reference.cleanup(ref_module)
+        if module is not None:
+            judged.cleanup(module)
+
+
+def _why_not(judged: Implementation) -> str:
+    return {"cell": "not returned by the call", "sequence": "the call returns only the spikes",
+            "sinabs": "not held by the module after the call"}.get(judged.spec.call, "not exposed")
 
 
 def _judge(record, free: dict, stepwise: dict, first_borderline: int | None, rate: float) -> None:
@@ -277,6 +358,7 @@ def _judge(record, free: dict, stepwise: dict, first_borderline: int | None, rat
     else:
         record["verdict"] = "pass"
         if cascade or first_borderline is not None:
-            record["reason"] = (f"equal step by step; {record['borderline_flips']} borderline spike flip(s) "
-                                f"from step {first_borderline} on make the free run "
+            record["reason"] = ((("equal step by step; " if stepwise else "not checked step by step; ")
+                                 + f"{record['borderline_flips']} borderline spike flip(s) "
+                                 f"from step {first_borderline} on make the free run ")
                                 + ("and gradients " if bad_grads else "") + "diverge")

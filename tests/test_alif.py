@@ -10,11 +10,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from snnbench import cases, inputs, registry, verify
+from snnbench import implementations, inputs, specs
 from snnbench.cli import app
+from snnbench.implementations.sinabs_reference import capture_steps
 from snnbench.neurons import sinabs_functions as fns
 from snnbench.neurons.alif import ALIF, ALIFParams, ALIFRecurrent, ALIFState, LinearConnect, alif_step
-from snnbench.reference.alif import capture_steps
+from equivalence import judge, nudged
 
 
 def _params(tau_mem=2.0, tau_adapt=4.0, tau_syn=None, adapt_scale=2.0, b0=1.0, spike_fn=fns.SingleSpike,
@@ -118,13 +119,13 @@ def test_recurrent_term_enters_before_the_synapse_and_starts_at_zero():
 
 # ---- against sinabs -------------------------------------------------------------------------------
 def _standard(neuron):
-    return [c for c in cases.standard_cases(neuron) if not c.bench]
+    return [c for c in specs.standard_cases(neuron) if not c.bench]
 
 
 @pytest.mark.parametrize("case", _standard("alifrecurrent") + _standard("alif"), ids=lambda c: f"{c.neuron}-{c.name}")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_standard_cases_match_the_reference(case, dtype):
-    record = verify.compare(registry.get(case.neuron).adapter, case, dtype, "cpu")
+    record = judge(case, dtype)
     if dtype == "float64":
         assert record["verdict"] == "skipped", record["reason"]
         assert "float32" in record["reason"] or "dtype" in record["reason"] or "type" in record["reason"]
@@ -134,7 +135,7 @@ def test_standard_cases_match_the_reference(case, dtype):
 
 
 def test_every_option_is_covered_by_a_standard_case():
-    params = [c.params for c in cases.standard_cases("alifrecurrent")]
+    params = [c.params for c in specs.standard_cases("alifrecurrent")]
     kinds = lambda key: {p[key]["type"] for p in params if key in p}
     assert kinds("spike_fn") >= {"MultiSpike", "MaxSpike"}
     assert kinds("reset_fn") == {"MembraneSubtract", "MembraneReset"}
@@ -142,38 +143,39 @@ def test_every_option_is_covered_by_a_standard_case():
     assert kinds("rec_connect") == {"Linear", "Conv2d"}
     for key in ("tau_syn", "min_v_mem", "train_alphas", "norm_input"):
         assert any(key in p for p in params), key
-    bench = [c for c in cases.standard_cases("alifrecurrent") if c.bench]
+    bench = [c for c in specs.standard_cases("alifrecurrent") if c.bench]
     assert [(c.steps, c.batch, c.sample_shape) for c in bench] == [(100, 32, (512,))]
 
 
 def _reference_and_input(case):
-    adapter = registry.get(case.neuron).adapter
-    pair = adapter.build(case, torch.float32, "cpu")
-    return adapter, pair, inputs.make_input(case, torch.float32, "cpu"), adapter.initial_state(case, torch.float32, "cpu")
+    reference = implementations.reference(case.neuron)
+    module = reference.build(case, torch.float32, "cpu")
+    return (reference, module, inputs.make_input(case, torch.float32, "cpu"),
+            reference.spec.initial_state(case, torch.float32, "cpu"))
 
 
 def test_capture_does_not_change_what_the_reference_computes():
-    case = next(c for c in cases.standard_cases("alifrecurrent") if c.name == "linear-syn-bias")
-    adapter, pair, x, state0 = _reference_and_input(case)
-    trace = adapter.run_reference(pair.reference, x, state0)
-    captured_final = {k: getattr(pair.reference, k).detach().clone() for k in ("v_mem", "b", "spike_threshold")}
+    case = next(c for c in specs.standard_cases("alifrecurrent") if c.name == "linear-syn-bias")
+    reference, module, x, state0 = _reference_and_input(case)
+    trace = reference.run(module, x, state0)
+    captured_final = {k: getattr(module, k).detach().clone() for k in ("v_mem", "b", "spike_threshold")}
     # the same module again, with no capture: same spikes, same final state, bit for bit
-    pair.reference.init_state_with_shape(tuple(state0["v_mem"].shape))
-    for name, _ in list(pair.reference.named_buffers()):
-        setattr(pair.reference, name, state0[name].clone())
-    plain = pair.reference(x.transpose(0, 1)).transpose(0, 1)
+    module.init_state_with_shape(tuple(state0["v_mem"].shape))
+    for name, _ in list(module.named_buffers()):
+        setattr(module, name, state0[name].clone())
+    plain = module(x.transpose(0, 1)).transpose(0, 1)
     assert torch.equal(plain, trace["spikes"])
     for k, v in captured_final.items():
-        assert torch.equal(getattr(pair.reference, k), v)
+        assert torch.equal(getattr(module, k), v)
         assert torch.equal(trace[k][-1].detach(), v)
 
 
 def test_record_states_is_shifted_and_the_capture_is_not():
-    case = next(c for c in cases.standard_cases("alifrecurrent") if c.name == "linear-syn-bias")
-    adapter, pair, x, state0 = _reference_and_input(case)
-    pair.reference.record_states = True
-    trace = adapter.run_reference(pair.reference, x, state0)
-    rec = {k: v.transpose(0, 1).detach() for k, v in pair.reference.recordings.items()}
+    case = next(c for c in specs.standard_cases("alifrecurrent") if c.name == "linear-syn-bias")
+    reference, module, x, state0 = _reference_and_input(case)
+    module.record_states = True
+    trace = reference.run(module, x, state0)
+    rec = {k: v.transpose(0, 1).detach() for k, v in module.recordings.items()}
     assert torch.equal(rec["b"], trace["b"].detach())                         # b is recorded right
     assert torch.equal(rec["i_syn"][:-1], trace["i_syn"][1:].detach())          # i_syn one step late
     assert not torch.equal(rec["v_mem"], trace["v_mem"].detach())
@@ -182,19 +184,14 @@ def test_record_states_is_shifted_and_the_capture_is_not():
     assert steps == []
 
 
-def test_negative_control_nudged_reference_fails_naming_a_step():
-    base = registry.get("alifrecurrent").adapter
-    case = next(c for c in cases.standard_cases("alifrecurrent") if c.name == "linear-default")
+def test_negative_control_nudged_implementation_fails_naming_a_step():
+    case = next(c for c in specs.standard_cases("alifrecurrent") if c.name == "linear-default")
 
-    for target in ("rec_connect.weight", "tau_mem"):
-        class Nudged(type(base)):
-            def build(self, case, dtype, device):
-                pair = super().build(case, dtype, device)
-                with torch.no_grad():
-                    dict(pair.reference.named_parameters())[target].add_(1e-3)
-                return pair
+    for target in ("rec_weight", "tau_mem"):
+        def nudge(module, case, target=target):
+            dict(module.named_parameters())[target].add_(1e-3)
 
-        record = verify.compare(Nudged(), case, "float32", "cpu")
+        record = judge(case, "float32", nudged("alifrecurrent", nudge))
         assert record["verdict"] == "fail", (target, record["reason"])
         assert "step" in record["reason"], record["reason"]
 
@@ -295,11 +292,11 @@ def test_resets_by_hand():
 
 # ---- speed of light -------------------------------------------------------------------------------
 def test_recurrent_speed_of_light_counts_the_recurrent_products():
-    adapter = registry.get("alifrecurrent").adapter
-    case = next(c for c in cases.standard_cases("alifrecurrent") if c.name == "linear-default")
+    spec = specs.get("alifrecurrent")
+    case = next(c for c in specs.standard_cases("alifrecurrent") if c.name == "linear-default")
     T, B, n = case.steps, case.batch, case.sample_shape[-1]
-    forward = adapter.speed_of_light(case, torch.float32, "cpu", "forward")
-    train = adapter.speed_of_light(case, torch.float32, "cpu", "train")
+    forward = spec.speed_of_light(case, torch.float32, "cpu", "forward")
+    train = spec.speed_of_light(case, torch.float32, "cpu", "train")
     step = 2 * B * n * n                                 # (B, n) @ (n, n), at every step but the first
     assert forward.flops == (T - 1) * step
     assert train.flops == 3 * (T - 1) * step            # + d(spikes) per step + one d(W) over all steps
@@ -307,10 +304,10 @@ def test_recurrent_speed_of_light_counts_the_recurrent_products():
     assert forward.bytes_moved == 2 * state_bytes and train.bytes_moved == 4 * state_bytes
     forward()
     train()
-    conv = next(c for c in cases.standard_cases("alifrecurrent") if c.name == "conv-subtract-value")
+    conv = next(c for c in specs.standard_cases("alifrecurrent") if c.name == "conv-subtract-value")
     C, H, W = conv.sample_shape
-    work = adapter.speed_of_light(conv, torch.float32, "cpu", "forward")
+    work = spec.speed_of_light(conv, torch.float32, "cpu", "forward")
     assert work.flops == (conv.steps - 1) * 2 * (conv.batch * H * W) * (C * 9) * C    # im2col product, 3x3
-    plain = registry.get("alif").adapter
-    alif_case = cases.standard_cases("alif")[0]
+    plain = specs.get("alif")
+    alif_case = specs.standard_cases("alif")[0]
     assert plain.speed_of_light(alif_case, torch.float32, "cpu", "forward").flops == 0   # elementwise bound

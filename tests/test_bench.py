@@ -8,12 +8,18 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from snnbench import cases, registry, results
+from snnbench import cases, implementations, results, specs
 from snnbench.bench import memory, stats, timing, workload
 from snnbench.cli import app
-from snnbench.reference.base import Adapter
+from snnbench.specs.base import NeuronSpec
 
 cli = CliRunner()
+
+
+def _build(case, dtype=torch.float32, device="cpu"):
+    """The workload of ours and the reference for one case."""
+    return workload.build(case, dtype, device, [implementations.native(case.neuron)],
+                          implementations.reference(case.neuron))
 
 TINY = """
 [[case]]
@@ -129,7 +135,7 @@ def test_interleaved_runs_until_the_slowest_reaches_min_time():
 def _tiny_case(tmp_path, **sizes):
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
-    case = cases.load(path)[0]
+    case = specs.load_cases(path)[0]
     return case.with_sizes(**sizes) if sizes else case
 
 
@@ -140,15 +146,14 @@ def test_train_call_gives_both_impls_the_same_gradients(tmp_path):
     reference returns spk as float32 even for float64 input, so on its side the spike path's
     upstream gradient is rounded to float32 (a different loss would be off by O(1))."""
     case = _tiny_case(tmp_path)
-    adapter = registry.get("slstm").adapter
-    built = workload.build(adapter, case, torch.float64, "cpu")
+    built = _build(case, torch.float64)
     try:
-        for impl in workload.IMPLS:
+        for impl in ("native", "reference"):
             built.call(impl, "train")()
-        ref_params = dict(built.pair.reference.named_parameters())
-        nat_params = dict(built.pair.native.named_parameters())
+        ref_params = dict(built.modules["reference"][1].named_parameters())
+        nat_params = dict(built.modules["native"][1].named_parameters())
         compared = 0
-        for ours, theirs in adapter.weight_map.items():
+        for ours, theirs in specs.get("slstm").parameters.items():
             if theirs in ref_params:
                 g_ref, g_nat = ref_params[theirs].grad, nat_params[ours].grad
                 assert g_ref is not None and g_nat is not None, ours
@@ -164,18 +169,17 @@ def test_train_call_feeds_the_gradient_of_the_upstream_loss(tmp_path):
     """The train call hands the upstream gradients to autograd directly: the same gradients as
     backward of sum_f sum(out_f * upstream_f)."""
     case = _tiny_case(tmp_path)
-    adapter = registry.get("slstm").adapter
-    built = workload.build(adapter, case, torch.float64, "cpu")
+    built = _build(case, torch.float64)
+    assert built.train_fields == ("spk", "syn", "mem")
     try:
         for impl in ("native", "reference"):
             call = built.call(impl, "train")
             call()
-            module = getattr(built.pair, impl)
+            chosen, module = built.modules[impl]
             fed = [call.leaf.grad.clone()] + [p.grad.clone() for p in module.parameters() if p.requires_grad]
             built.clear_grads()
             x = call.leaf.detach().clone().requires_grad_(True)
-            run = adapter.run_native if impl == "native" else adapter.run_reference
-            trace = run(module, x, built.state0)
+            trace = chosen.run(module, x, built.state0)
             sum((trace[name] * g).sum() for name, g in built.upstream.items()).backward()
             explicit = [x.grad] + [p.grad for p in module.parameters() if p.requires_grad]
             assert len(fed) == len(explicit) > 1
@@ -186,41 +190,40 @@ def test_train_call_feeds_the_gradient_of_the_upstream_loss(tmp_path):
 
 
 def test_slstm_speed_of_light_train_is_three_times_forward_flops(tmp_path):
-    adapter = registry.get("slstm").adapter
+    spec = specs.get("slstm")
     case = _tiny_case(tmp_path)
     T, B, I, H = case.steps, case.batch, 8, 8
-    forward = adapter.speed_of_light(case, torch.float32, "cpu", "forward")
-    train = adapter.speed_of_light(case, torch.float32, "cpu", "train")
+    forward = spec.speed_of_light(case, torch.float32, "cpu", "forward")
+    train = spec.speed_of_light(case, torch.float32, "cpu", "train")
     assert forward.flops == 2 * T * B * I * 4 * H + T * 2 * B * H * 4 * H
     assert train.flops == 3 * forward.flops
     forward()
     train()
     unequal = case.with_params(input_size=12).with_sizes(sample_shape=(12,))
-    no_recurrence = adapter.speed_of_light(unequal, torch.float32, "cpu", "forward")
+    no_recurrence = spec.speed_of_light(unequal, torch.float32, "cpu", "forward")
     assert no_recurrence.flops == 2 * T * B * 12 * 4 * H   # state zeroed every step: no W_hh work
 
 
 def test_default_speed_of_light_copies_input_and_outputs(tmp_path):
-    adapter = registry.get("slstm").adapter
+    spec = specs.get("slstm")
     case = _tiny_case(tmp_path)
-    work = Adapter.speed_of_light(adapter, case, torch.float32, "cpu", "forward")
+    work = NeuronSpec.speed_of_light(spec, case, torch.float32, "cpu", "forward")
     numel = case.steps * case.batch * (8 + 3 * 8)       # input + spk, syn, mem
     assert work.bytes_moved == 2 * numel * 4            # read and written once
-    assert Adapter.speed_of_light(adapter, case, torch.float32, "cpu", "train").bytes_moved == 2 * work.bytes_moved
+    assert NeuronSpec.speed_of_light(spec, case, torch.float32, "cpu", "train").bytes_moved == 2 * work.bytes_moved
     work()
 
 
 # ---- memory ---------------------------------------------------------------------------------------
 def test_cpu_peak_memory_rises_with_batch(tmp_path):
     case = _tiny_case(tmp_path, steps=10, sample_shape=(512,)).with_params(input_size=512, hidden_size=512)
-    adapter = registry.get("slstm").adapter
     peaks = {}
     for batch in (8, 512):
         sized = case.with_sizes(batch=batch)
-        built = workload.build(adapter, sized, torch.float32, "cpu")
-        shapes = built.output_shapes
+        built = _build(sized)
         built.close()
-        peaks[batch], method = memory.cpu_peak(cases.to_spec(sized), "native", "forward", "float32", shapes, 2)
+        peaks[batch], method = memory.cpu_peak(cases.to_spec(sized), "native", "forward", "float32",
+                                               built.output_shapes, built.train_fields, 2)
         assert method.startswith("cpu-peak-rss-subprocess")
     # B=512 materialises (T, B, 4H) gates and three (T, B, H) outputs: ~73 MB in float32.
     assert peaks[512] > 4 * peaks[8]
@@ -230,12 +233,11 @@ def test_cpu_peak_memory_rises_with_batch(tmp_path):
 def test_cpu_peak_memory_does_not_inherit_the_parents_size(tmp_path):
     """The child is forked from this process: its ru_maxrss starts at our size, its VmHWM does not."""
     case = _tiny_case(tmp_path)
-    adapter = registry.get("slstm").adapter
-    built = workload.build(adapter, case, torch.float32, "cpu")
-    shapes = built.output_shapes
+    built = _build(case)
     built.close()
     ballast = torch.ones(64 * 2 ** 20)          # 256 MiB resident in the parent
-    peak, _ = memory.cpu_peak(cases.to_spec(case), "native", "forward", "float32", shapes, 1)
+    peak, _ = memory.cpu_peak(cases.to_spec(case), "native", "forward", "float32", built.output_shapes,
+                              built.train_fields, 1)
     assert float(ballast[-1]) == 1.0
     assert peak < 32 * 2 ** 20                  # a 4 x 3 x 8 case needs far less than the ballast
 
@@ -243,11 +245,12 @@ def test_cpu_peak_memory_does_not_inherit_the_parents_size(tmp_path):
 # ---- the command line -------------------------------------------------------------------------------
 def test_bench_quick_writes_a_loadable_report(tiny_file, tmp_path):
     out = tmp_path / "b.json"
-    result = run("bench", "slstm", "--case-file", tiny_file, "--quick", "--mode", "forward", "--json", out)
+    result = run("bench", "slstm", "--case-file", tiny_file, "--case", "tiny", "--quick", "--mode", "forward",
+                 "--json", out)
     assert result.exit_code == 0, result.output
     report = results.load(out, "bench")
     rows = report["results"]
-    assert [r["case"] for r in rows] == ["tiny"] * 3          # only the bench case ran
+    assert [r["case"] for r in rows] == ["tiny"] * 3          # only the named case ran
     assert [r["impl"] for r in rows] == ["native", "reference", "sol"]
     for r in rows:
         assert RESULT_KEYS <= set(r), RESULT_KEYS - set(r)
@@ -265,7 +268,7 @@ def test_bench_quick_writes_a_loadable_report(tiny_file, tmp_path):
         assert isinstance(by_impl[impl]["peak_mem_bytes"], int) and by_impl[impl]["peak_mem_bytes"] >= 0
         assert by_impl[impl]["mem_method"].startswith("cpu-peak-rss-subprocess")
     (comparison,) = report["comparisons"]
-    assert COMPARISON_KEYS <= set(comparison)
+    assert COMPARISON_KEYS <= set(comparison) and comparison["impl"] == "native"
     assert comparison["n_pairs"] == len(comparison["ratios"]) == by_impl["native"]["repeats"]
     assert comparison["ratios"] == pytest.approx(
         [r / n for r, n in zip(by_impl["reference"]["samples_s"], by_impl["native"]["samples_s"])])
@@ -277,7 +280,7 @@ def test_bench_quick_writes_a_loadable_report(tiny_file, tmp_path):
 
 def test_bench_train_native_only_has_no_comparison(tiny_file, tmp_path):
     out = tmp_path / "b.json"
-    result = run("bench", "slstm", "--case-file", tiny_file, "--quick", "--mode", "train", "--impl", "native",
+    result = run("bench", "slstm", "--case-file", tiny_file, "--case", "tiny", "--quick", "--mode", "train", "--impl", "native",
                  "--no-memory", "--threads", "1", "--json", out)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -318,7 +321,7 @@ def test_cuda_without_cuda_exits_2(tiny_file, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_bench_uses_events_and_allocator_peak(tiny_file, tmp_path):
     out = tmp_path / "b.json"
-    result = run("bench", "slstm", "--case-file", tiny_file, "--quick", "--device", "cuda", "--json", out)
+    result = run("bench", "slstm", "--case-file", tiny_file, "--case", "tiny", "--quick", "--device", "cuda", "--json", out)
     assert result.exit_code == 0, result.output
     report = results.load(out, "bench")
     for r in report["results"]:
@@ -332,10 +335,9 @@ def test_cuda_bench_uses_events_and_allocator_peak(tiny_file, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_peak_memory_rises_with_batch(tmp_path):
     case = _tiny_case(tmp_path, steps=10, sample_shape=(512,)).with_params(input_size=512, hidden_size=512)
-    adapter = registry.get("slstm").adapter
     peaks = {}
     for batch in (8, 512):
-        built = workload.build(adapter, case.with_sizes(batch=batch), torch.float32, "cuda")
+        built = _build(case.with_sizes(batch=batch), device="cuda")
         fn = built.call("native", "train")
         fn()  # warm-up: cuBLAS workspaces and other lazy allocations are not the call's memory
         peaks[batch] = memory.cuda_peak(fn, "cuda", built.clear_grads)
@@ -430,10 +432,9 @@ def test_cpu_train_peak_counts_the_gradients(tmp_path):
     """A train call allocates a gradient for every weight: its peak is at least their size (the
     gradients of the previous call are freed before the baseline, not counted in it)."""
     case = _tiny_case(tmp_path, steps=4, batch=2, sample_shape=(512,)).with_params(input_size=512, hidden_size=512)
-    adapter = registry.get("slstm").adapter
-    built = workload.build(adapter, case, torch.float32, "cpu")
-    shapes = built.output_shapes
-    weight_bytes = sum(p.numel() * 4 for p in built.pair.native.parameters())   # 8 MiB of weights
+    built = _build(case)
+    weight_bytes = sum(p.numel() * 4 for p in built.modules["native"][1].parameters())   # 8 MiB of weights
     built.close()
-    peak, _ = memory.cpu_peak(cases.to_spec(case), "reference", "train", "float32", shapes, 1)
+    peak, _ = memory.cpu_peak(cases.to_spec(case), "reference", "train", "float32", built.output_shapes,
+                              built.train_fields, 1)
     assert peak >= weight_bytes

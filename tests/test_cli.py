@@ -6,6 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from snnbench import results
 from snnbench.cli import app
 
 runner = CliRunner()
@@ -39,7 +40,7 @@ def test_compare_passing_case_file_exits_0_and_writes_report(write_cases, tmp_pa
     result = run("compare", "slstm", "--case-file", write_cases(SMALL), "--json", out)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert report["schema_version"] == 1 and report["kind"] == "compare"
+    assert report["schema_version"] == results.SCHEMA_VERSION and report["kind"] == "compare"
     assert [r["dtype"] for r in report["results"]] == ["float32", "float64"]
     assert all(r["verdict"] == "pass" for r in report["results"])
     env = report["environment"]

@@ -6,18 +6,18 @@ Skipped where there is no CUDA device. Marked ``cuda`` so a GPU machine can run 
 import pytest
 import torch
 
-from snnbench import cases, registry, verify
-from equivalence import assert_equivalent
+from snnbench import specs, verify
+from equivalence import assert_equivalent, judge
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
-STANDARD = [case for neuron in registry.names() for case in cases.standard_cases(neuron)]
+STANDARD = [case for neuron in specs.names() for case in specs.standard_cases(neuron)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", STANDARD, ids=[f"{c.neuron}-{c.name}" for c in STANDARD])
 def test_standard_case_is_equivalent_on_cuda(case, dtype):
-    record = verify.compare(registry.get(case.neuron).adapter, case, dtype, "cuda")
+    record = judge(case, dtype, device="cuda")
     assert record["device"] == "cuda"
     assert_equivalent(record)
 

@@ -9,13 +9,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from snnbench import cases, registry, verify
+from snnbench import implementations, specs
 from snnbench.cli import app
 from snnbench.neurons import leaky_parallel, surrogates
 from snnbench.neurons.leaky_parallel import DiagonalLeakyParallel, LeakyParallel
-from equivalence import assert_equivalent
+from equivalence import assert_equivalent, judge, nudged
 
-ADAPTER = registry.get("leakyparallel").adapter
+SPEC = specs.get("leakyparallel")
+REFERENCE = implementations.reference("leakyparallel")
 X = torch.tensor([1.0, 0.0, -2.0, 1.0]).reshape(4, 1, 1)     # (T, B, H_in)
 
 
@@ -138,18 +139,18 @@ def test_fused_function_saves_only_mem_decay_and_scalars():
 
 
 def test_speed_of_light_is_the_projection_matmuls_and_the_elementwise_passes():
-    case = next(c for c in cases.standard_cases("leakyparallel") if c.bench)
+    case = next(c for c in specs.standard_cases("leakyparallel") if c.bench)
     I, H = case.params["input_size"], case.params["hidden_size"]
     small = case.with_sizes(steps=3, batch=2)
-    forward = ADAPTER.speed_of_light(small, torch.float32, "cpu", "forward")
-    train = ADAPTER.speed_of_light(small, torch.float32, "cpu", "train")
+    forward = SPEC.speed_of_light(small, torch.float32, "cpu", "forward")
+    train = SPEC.speed_of_light(small, torch.float32, "cpu", "train")
     assert forward.flops == 2 * 3 * 2 * I * H
     assert train.flops == 3 * forward.flops                  # + d(input) and d(W_ih), same size
     assert forward.bytes_moved == 3 * 3 * 2 * H * 4          # read a, write mem and spk
     assert train.bytes_moved == 7 * 3 * 2 * H * 4            # + read mem, d(spk), d(mem), write d(a)
     forward()
     train()
-    dense = ADAPTER.speed_of_light(small.with_params(weight_hh_enable=True), torch.float32, "cpu", "forward")
+    dense = SPEC.speed_of_light(small.with_params(weight_hh_enable=True), torch.float32, "cpu", "forward")
     assert dense.flops == forward.flops + 3 * 2 * 2 * H * H  # one (B, H) @ (H, H) per step
 
 
@@ -160,7 +161,7 @@ def test_unbatched_input_matches_reference():
     ref = snntorch.LeakyParallel(6, 10, beta=0.6, threshold=0.2)
     ours = LeakyParallel(6, 10, beta=0.6, threshold=0.2)
     with torch.no_grad():
-        for name, theirs in ADAPTER.weight_map.items():
+        for name, theirs in SPEC.parameters.items():
             getattr(ours, name).copy_(ref.state_dict()[theirs])
     x = torch.rand(15, 6)
     expected = ref(x)
@@ -183,42 +184,36 @@ def test_per_neuron_beta_is_ignored_by_reference_and_ours():
     assert torch.equal(ours.weight_hh, ref.rnn.weight_hh_l0)      # same init order and draws
 
 
-STANDARD = [c for c in cases.standard_cases("leakyparallel") if not c.bench]
+STANDARD = [c for c in specs.standard_cases("leakyparallel") if not c.bench]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
 def test_standard_case_matches_reference(case, dtype):
-    record = verify.compare(ADAPTER, case, dtype, "cpu")
+    record = judge(case, dtype)
     assert_equivalent(record)
     if record["verdict"] == "pass":
         assert set(record["backward"]) >= {"input", "weight_ih"}
 
 
-class NudgedAdapter(type(ADAPTER)):
-    """The real adapter, but one reference weight is moved by 1e-3 after both are built."""
-
-    def build(self, case, dtype, device):
-        pair = super().build(case, dtype, device)
-        with torch.no_grad():
-            pair.reference.rnn.weight_ih_l0[0, 0] += 1e-3
-        return pair
+def _nudge_input_weight(module, case):
+    module.weight_ih[0, 0] += 1e-3
 
 
 def test_negative_control_a_nudged_weight_fails_at_a_step():
     case = next(c for c in STANDARD if c.name == "beta-float")
-    record = verify.compare(NudgedAdapter(), case, "float64", "cpu")
+    record = judge(case, "float64", nudged("leakyparallel", _nudge_input_weight))
     assert record["verdict"] == "fail"
     assert "step 0" in record["reason"] and "mem" in record["reason"]
 
 
 def test_learned_decay_gradient_is_compared_as_the_full_matrix():
     case = next(c for c in STANDARD if c.name == "learn-beta-threshold")
-    pair = ADAPTER.build(case, torch.float64, "cpu")
+    module = REFERENCE.build(case, torch.float64, "cpu")
     try:
-        names = set(ADAPTER.parameter_pairs(pair))
+        names = set(REFERENCE.parameters(module))
     finally:
-        ADAPTER.cleanup(pair)
+        REFERENCE.cleanup(module)
     assert names == {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"}
 
 

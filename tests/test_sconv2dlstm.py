@@ -6,11 +6,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from snnbench import cases, inputs, registry, verify
+from snnbench import implementations, inputs, specs
 from snnbench.cli import app
 from snnbench.errors import CaseError
 from snnbench.neurons.sconv2dlstm import SConv2dLSTM
-from equivalence import assert_equivalent
+from equivalence import assert_equivalent, judge, nudged
 
 # ---- the step maths, by hand ---------------------------------------------------------------------
 # A 1 -> 1 channel cell on a 1x3 image with a (1, 3) kernel (padding (0, 1)). Each gate's kernel is
@@ -172,9 +172,9 @@ def test_recurrence_gradients_for_other_upstream_layouts(upstream):
 
 
 def test_speed_of_light_is_the_step_convolutions():
-    case = next(c for c in cases.standard_cases("sconv2dlstm") if c.bench).with_sizes(batch=2)
-    forward = ADAPTER.speed_of_light(case, torch.float32, "cpu", "forward")
-    train = ADAPTER.speed_of_light(case, torch.float32, "cpu", "train")
+    case = next(c for c in specs.standard_cases("sconv2dlstm") if c.bench).with_sizes(batch=2)
+    forward = SPEC.speed_of_light(case, torch.float32, "cpu", "forward")
+    train = SPEC.speed_of_light(case, torch.float32, "cpu", "train")
     p, (height, width) = case.params, case.sample_shape[1:]
     macs_per_step = case.batch * height * width * 4 * p["out_channels"] * (p["in_channels"] + p["out_channels"]) * 9
     assert forward.flops == 2 * macs_per_step * case.steps
@@ -184,15 +184,16 @@ def test_speed_of_light_is_the_step_convolutions():
 
 
 # ---- against snntorch ----------------------------------------------------------------------------
-ALL = cases.standard_cases("sconv2dlstm")
+ALL = specs.standard_cases("sconv2dlstm")
 STANDARD = [c for c in ALL if not c.bench]  # the benchmark case is checked by `snnbench compare`
-ADAPTER = registry.get("sconv2dlstm").adapter
+SPEC = specs.get("sconv2dlstm")
+REFERENCE = implementations.reference("sconv2dlstm")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
 def test_standard_case_is_equivalent(case, dtype):
-    assert_equivalent(verify.compare(ADAPTER, case, dtype, "cpu"))
+    assert_equivalent(judge(case, dtype))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -203,10 +204,10 @@ def test_gate_activations_kept_in_blocks_of_steps_are_equivalent(monkeypatch, dt
 
     case = next(c for c in STANDARD if c.params.get("reset_mechanism") == "subtract" and c.params.get("bias", True)
                 and c.steps > 2)
-    whole = verify.compare(ADAPTER, case, dtype, "cpu")
+    whole = judge(case, dtype)
     monkeypatch.setattr(sconv2dlstm, "BLOCK_BYTES", 1)
     assert len(sconv2dlstm._step_blocks(case.steps, 10, torch.zeros(1))) == case.steps
-    blocked = verify.compare(ADAPTER, case, dtype, "cpu")
+    blocked = judge(case, dtype)
     assert_equivalent(blocked)
     assert blocked["backward"].keys() == whole["backward"].keys() and "conv_weight" in whole["backward"]
     for name, diff in blocked["backward"].items():
@@ -218,13 +219,13 @@ def test_gate_activations_kept_in_blocks_of_steps_are_equivalent(monkeypatch, dt
 def test_margin_is_what_the_reference_fires_on(case):
     """The margin has the spikes' shape and its sign reproduces every reference spike, pooled or not:
     so a flip is judged borderline by the value that decided it."""
-    pair = ADAPTER.build(case, torch.float32, "cpu")
+    module = REFERENCE.build(case, torch.float32, "cpu")
     try:
         x = inputs.make_input(case, torch.float32, "cpu")
-        trace = ADAPTER.run_reference(pair.reference, x, ADAPTER.initial_state(case, torch.float32, "cpu"))
-        margin = ADAPTER.margin(pair, trace)
+        trace = REFERENCE.run(module, x, SPEC.initial_state(case, torch.float32, "cpu"))
+        margin = REFERENCE.margin(module, trace)
     finally:
-        ADAPTER.cleanup(pair)
+        REFERENCE.cleanup(module)
     assert margin.shape == trace["spk"].shape
     assert torch.equal((margin > 0).to(trace["spk"].dtype), trace["spk"])
     if case.params.get("max_pool") or case.params.get("avg_pool"):
@@ -244,21 +245,15 @@ def test_standard_cases_cover_the_options():
     assert any(p.get("spike_grad", {}).get("alpha", 2.0) != 2.0 for p in params)
 
 
-class NudgedAdapter(type(ADAPTER)):
-    """The real reference with one recurrent kernel tap changed by 1e-3 after the weights are shared."""
-
-    def build(self, case, dtype, device):
-        pair = super().build(case, dtype, device)
-        with torch.no_grad():
-            # output row 1 (input gate, channel 1); input channel in_channels + 2 is mem channel 2
-            pair.reference.conv.weight[1, case.params["in_channels"] + 2, 1, 1] += 1e-3
-        return pair
+def _nudge_recurrent_tap(module, case):
+    # output row 1 (input gate, channel 1); input channel in_channels + 2 is mem channel 2
+    module.conv_weight[1, case.params["in_channels"] + 2, 1, 1] += 1e-3
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_nudged_reference_fails_and_names_the_step(dtype):
+def test_nudged_implementation_fails_and_names_the_step(dtype):
     case = next(c for c in STANDARD if c.name == "k3-subtract")
-    record = verify.compare(NudgedAdapter(), case, dtype, "cpu")
+    record = judge(case, dtype, nudged("sconv2dlstm", _nudge_recurrent_tap))
     assert record["verdict"] == "fail"
     # The tap reads the previous mem, which is random at step 0: the first difference is at step 0.
     assert record["stepwise"]["syn"]["first_divergent_step"] == 0
@@ -298,7 +293,7 @@ def write(tmp_path, text):
 def test_bad_case_is_a_case_error_and_exit_2(tmp_path, change, key, message):
     path = write(tmp_path, GOOD.replace(*change))
     with pytest.raises(CaseError) as info:
-        cases.load(path)
+        specs.load_cases(path)
     assert f"key '{key}'" in str(info.value) and message in str(info.value)
     result = CliRunner().invoke(app, ["compare", "sconv2dlstm", "--case-file", str(path),
                                       "--json", str(tmp_path / "r.json")])

@@ -3,17 +3,18 @@
 import pytest
 import torch
 
-from snnbench import cases, registry, verify
-from equivalence import assert_equivalent
+from snnbench import implementations, specs
+from snnbench.implementations.snntorch_reference import SLSTMReference
+from equivalence import assert_equivalent, judge, nudged
 
-STANDARD = cases.standard_cases("slstm")
-ADAPTER = registry.get("slstm").adapter
+STANDARD = specs.standard_cases("slstm")
+REFERENCE = implementations.reference("slstm")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
 def test_standard_case_is_equivalent(case, dtype):
-    assert_equivalent(verify.compare(ADAPTER, case, dtype, "cpu"))
+    assert_equivalent(judge(case, dtype))
 
 
 def test_standard_cases_cover_the_options():
@@ -27,20 +28,14 @@ def test_standard_cases_cover_the_options():
     assert any(p.get("bias") is False for p in params)
 
 
-class NudgedAdapter(type(ADAPTER)):
-    """The real reference with one recurrent weight changed by 1e-3 after the weights are shared."""
-
-    def build(self, case, dtype, device):
-        pair = super().build(case, dtype, device)
-        with torch.no_grad():
-            pair.reference.lstm_cell.weight_hh[3, 5] += 1e-3
-        return pair
+def _nudge_recurrent(module, case):
+    module.weight_hh[3, 5] += 1e-3     # one recurrent weight of ours moved by 1e-3 after loading
 
 
-def test_nudged_reference_fails_and_names_the_step():
+def test_nudged_implementation_fails_and_names_the_step():
     case = next(c for c in STANDARD if c.name == "x32-h32-subtract")
     for dtype in ("float32", "float64"):
-        record = verify.compare(NudgedAdapter(), case, dtype, "cpu")
+        record = judge(case, dtype, nudged("slstm", _nudge_recurrent))
         assert record["verdict"] == "fail"
         # The nudged weight reads mem from the previous step: step 0 starts from the same state,
         # so the first difference is at step 0 (random initial mem) in the gate of unit 3.
@@ -52,16 +47,12 @@ def test_nudged_reference_fails_and_names_the_step():
 def test_nudged_input_weight_fails_even_without_recurrence():
     case = next(c for c in STANDARD if c.name == "x48-h32-subtract")
 
-    class NudgedInput(type(ADAPTER)):
-        def build(self, case, dtype, device):
-            pair = super().build(case, dtype, device)
-            with torch.no_grad():
-                # row 2: input gate of unit 2 (a forget-gate row would change nothing here,
-                # since the reference multiplies it by a zeroed cell state)
-                pair.reference.lstm_cell.weight_ih[2, 2] += 1e-3
-            return pair
+    def nudge(module, case):
+        # row 2: input gate of unit 2 (a forget-gate row would change nothing here, since the
+        # reference multiplies it by a zeroed cell state)
+        module.weight_ih[2, 2] += 1e-3
 
-    record = verify.compare(NudgedInput(), case, "float32", "cpu")
+    record = judge(case, "float32", nudged("slstm", nudge))
     assert record["verdict"] == "fail"
     assert record["stepwise"]["syn"]["first_divergent_step"] == 0
 
@@ -78,7 +69,7 @@ sample_shape = [8]
 input_size = 8
 hidden_size = 8
 """)
-    record = verify.compare(ADAPTER, cases.load(path)[0], "float32", "cpu")
+    record = judge(specs.load_cases(path)[0], "float32")
     assert record["verdict"] == "uninformative"
     assert record["spike_rate"] == 0.0
     assert any("threshold >= 1" in f for f in record["findings"])
@@ -86,7 +77,7 @@ hidden_size = 8
 
 def test_record_has_the_report_fields():
     case = next(c for c in STANDARD if c.name == "x32-h32-none")
-    record = verify.compare(ADAPTER, case, "float32", "cpu")
+    record = judge(case, "float32")
     for key in ("neuron", "case", "device", "dtype", "verdict", "reason", "spike_rate", "forward", "backward"):
         assert key in record
     assert set(record["forward"]) == {"spk", "syn", "mem"}
@@ -100,7 +91,7 @@ def test_sigmoid_surrogate_float64_gradients_are_judged_at_float32_with_a_findin
     """snntorch's Sigmoid.backward computes grad_input * slope in float32 (its spikes are float32):
     the float64 comparison says so and judges those gradients at float32 tolerance."""
     case = next(c for c in STANDARD if c.name == "sigmoid-surrogate")
-    record = verify.compare(ADAPTER, case, "float64", "cpu")
+    record = judge(case, "float64")
     assert record["verdict"] == "pass", record["reason"]
     assert any("sigmoid surrogate" in f for f in record["findings"])
     assert all(g.get("judged_at") == "float32" for g in record["backward"].values())
@@ -122,14 +113,15 @@ class _RaisesInBackward(torch.autograd.Function):
                            "by an inplace operation")
 
 
-class BrokenBackwardAdapter(type(ADAPTER)):
-    """The real reference whose backward raises; ``known`` says whether the adapter owns the bug."""
+class BrokenBackwardReference(SLSTMReference):
+    """The real reference whose backward raises; ``known`` says whether the reference owns the bug."""
 
     def __init__(self, known: bool):
+        super().__init__(specs.get("slstm"))
         self.known = known
 
-    def run_reference(self, reference, x, state0):
-        trace = super().run_reference(reference, x, state0)
+    def run_reference(self, module, x, state0):
+        trace = super().run_reference(module, x, state0)
         return {**trace, "mem": _RaisesInBackward.apply(trace["mem"])}
 
     def backward_failure(self, case, device, error):
@@ -138,7 +130,7 @@ class BrokenBackwardAdapter(type(ADAPTER)):
 
 def test_known_reference_backward_bug_still_judges_the_forward():
     case = next(c for c in STANDARD if c.name == "x32-h32-zero")
-    record = verify.compare(BrokenBackwardAdapter(known=True), case, "float32", "cpu")
+    record = judge(case, "float32", reference=BrokenBackwardReference(known=True))
     assert record["verdict"] == "pass" and record["reason"].startswith("forward only: a known backward bug")
     assert record["backward"] == {} and "a known backward bug" in record["findings"]
     assert record["forward"]["mem"]["mismatches"] == 0
@@ -146,7 +138,7 @@ def test_known_reference_backward_bug_still_judges_the_forward():
 
 def test_unknown_reference_backward_crash_is_an_error():
     case = next(c for c in STANDARD if c.name == "x32-h32-zero")
-    record = verify.compare(BrokenBackwardAdapter(known=False), case, "float32", "cpu")
+    record = judge(case, "float32", reference=BrokenBackwardReference(known=False))
     assert record["verdict"] == "error" and "inplace" in record["reason"]
 
 
@@ -156,7 +148,7 @@ def test_zero_reset_backward_failure_is_claimed_only_on_cuda_for_the_inplace_err
     inplace = RuntimeError("one of the variables needed for gradient computation has been modified by an "
                            "inplace operation: [torch.cuda.FloatTensor [3, 10]], which is output 1 of "
                            "ThnnFusedLstmCellBackward0")
-    assert "cannot train on CUDA" in ADAPTER.backward_failure(zero, "cuda", inplace)
-    assert ADAPTER.backward_failure(zero, "cpu", inplace) is None
-    assert ADAPTER.backward_failure(subtract, "cuda", inplace) is None
-    assert ADAPTER.backward_failure(zero, "cuda", RuntimeError("CUDA out of memory")) is None
+    assert "cannot train on CUDA" in REFERENCE.backward_failure(zero, "cuda", inplace)
+    assert REFERENCE.backward_failure(zero, "cpu", inplace) is None
+    assert REFERENCE.backward_failure(subtract, "cuda", inplace) is None
+    assert REFERENCE.backward_failure(zero, "cuda", RuntimeError("CUDA out of memory")) is None

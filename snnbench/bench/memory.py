@@ -103,15 +103,18 @@ def _trim() -> None:
 
 def child_measure(request: dict) -> dict:
     """In the fresh process: build, warm up, reset the peak, run once; peak above idle."""
-    from snnbench import cases, inputs, registry
+    from snnbench import implementations, inputs, specs
     from snnbench.bench import workload
 
     torch.set_num_threads(request["threads"])
-    case = cases.from_spec(request["case_spec"], "memory request")
-    adapter = registry.get(case.neuron).adapter
+    case = specs.case_from_spec(request["case_spec"], "memory request")
+    (impl,) = implementations.select([request["impl"]], [case.neuron])[case.neuron]
     shapes = {k: tuple(v) for k, v in request["output_shapes"].items()}
-    built = workload.build(adapter, case, inputs.DTYPES[request["dtype"]], "cpu", shapes)
-    fn = built.call(request["impl"], request["mode"])
+    built = workload.build(case, inputs.DTYPES[request["dtype"]], "cpu", [impl],
+                           implementations.reference(case.neuron), shapes, tuple(request["train_fields"]))
+    if impl.name in built.problems:
+        raise RuntimeError(built.problems[impl.name])
+    fn = built.call(impl.name, request["mode"])
     torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # start the thread pools
     can_reset = _reset_high_water_mark()
     if not can_reset:
@@ -136,10 +139,13 @@ def child_measure(request: dict) -> dict:
 
 
 def cpu_peak(case_spec: dict, impl: str, mode: str, dtype: str, output_shapes: dict,
-             threads: int) -> tuple[int, str]:
-    """Peak bytes of one call above idle, measured in a fresh subprocess; and the method used."""
+             train_fields: tuple[str, ...], threads: int) -> tuple[int, str]:
+    """Peak bytes of one call above idle, measured in a fresh subprocess; and the method used.
+    ``impl`` is an implementation's name as ``--impl`` takes it (a user's MODULE:CLASS is imported
+    again in the child, from the same current directory and PYTHONPATH)."""
     request = {"case_spec": case_spec, "impl": impl, "mode": mode, "dtype": dtype,
-               "output_shapes": {k: list(v) for k, v in output_shapes.items()}, "threads": threads}
+               "output_shapes": {k: list(v) for k, v in output_shapes.items()},
+               "train_fields": list(train_fields), "threads": threads}
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     try:

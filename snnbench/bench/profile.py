@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from snnbench import inputs, registry, results
+from snnbench import implementations, inputs, results
 from snnbench.bench import workload
 from snnbench.cases import Case
+from snnbench.errors import SnnbenchError
 
 TRACES_DIR = results.REPORTS_DIR / "traces"
 
@@ -31,18 +32,23 @@ def _device_time(event, name: str) -> float:
 
 def trace_path(case: Case, impl: str, mode: str) -> Path:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return TRACES_DIR / f"{case.neuron}-{case.name}-{impl}-{mode}-{stamp}.json"
+    label = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in impl)
+    return TRACES_DIR / f"{case.neuron}-{case.name}-{label}-{mode}-{stamp}.json"
 
 
 def profile_case(case: Case, impl: str, mode: str, device: str, dtype: str = "float32", calls: int = 3,
                  top: int = 15, path: Path | None = None) -> dict:
-    """{'operators': [{name, calls, self_cpu_us, cpu_total_us, self_device_us}], 'trace': path, ...}."""
-    adapter = registry.get(case.neuron).adapter
+    """{'operators': [{name, calls, self_cpu_us, cpu_total_us, self_device_us}], 'trace': path, ...}.
+    ``impl`` as ``--impl`` names it: native, reference or a user's implementation."""
+    (chosen,) = implementations.select([impl], [case.neuron])[case.neuron]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = workload.build(adapter, case, inputs.DTYPES[dtype], device)
+        built = workload.build(case, inputs.DTYPES[dtype], device, [chosen], implementations.reference(case.neuron))
         try:
-            fn = built.call(impl, mode)
+            if chosen.name in built.problems:
+                raise SnnbenchError(f"{case.neuron}/{case.name}: {chosen.name} cannot run: "
+                                    f"{built.problems[chosen.name]}")
+            fn = built.call(chosen.name, mode)
             fn()
             cuda = device.startswith("cuda")
             activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -53,6 +59,7 @@ def profile_case(case: Case, impl: str, mode: str, device: str, dtype: str = "fl
                     torch.cuda.synchronize(device)
         finally:
             built.close()
+    impl = chosen.name
     path = Path(path) if path is not None else trace_path(case, impl, mode)
     path.parent.mkdir(parents=True, exist_ok=True)
     prof.export_chrome_trace(str(path))

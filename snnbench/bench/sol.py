@@ -1,6 +1,6 @@
 """Speed of light: the unavoidable work of a case, as a callable timed beside ours and theirs.
 
-An adapter says what its neuron cannot avoid (``Adapter.speed_of_light``); this module builds
+A neuron's spec says what it cannot avoid (``NeuronSpec.speed_of_light``); this module builds
 the callables from two primitives, on pre-allocated operands so nothing but the work is timed:
 
 - :func:`matmuls`: a chain of matrix products ``(m, k) @ (k, n)``, each ``repeat`` times (a

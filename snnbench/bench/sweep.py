@@ -2,7 +2,7 @@
 
 The varied key is ``steps`` or ``batch`` (the case's sizes) or one of the reference
 constructor's arguments (``params``: e.g. ``hidden_size=64,256,1024``). Each point is a copy of
-the case named ``<case>.<key>-<value>``, checked by the neuron's adapter like a case file's, so a
+the case named ``<case>.<key>-<value>``, checked against the neuron's spec like a case file's, so a
 value the neuron cannot take is a one-line error before anything runs.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from snnbench import registry
+from snnbench import specs
 from snnbench.bench import runner
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError
@@ -57,15 +57,15 @@ def value_of(record: dict, key: str) -> Any:
 
 
 def varied_cases(case: Case, key: str, values: list[Any]) -> list[Case]:
-    adapter = registry.get(case.neuron).adapter
-    if key not in SIZES and key not in adapter.reference_arguments():
-        raise SnnbenchError(f"--vary {key}: not steps, batch or an argument of {adapter.reference_path} "
-                            f"(it takes: {', '.join(adapter.reference_arguments())})")
+    spec = specs.get(case.neuron)
+    if key not in SIZES and key not in spec.reference_arguments():
+        raise SnnbenchError(f"--vary {key}: not steps, batch or an argument of {spec.reference_path} "
+                            f"(it takes: {', '.join(spec.reference_arguments())})")
     out = []
     for value in values:
         point = case.with_sizes(**{key: value}) if key in SIZES else case.with_params(**{key: value})
         point = dataclasses.replace(point, name=point_name(case, key, value))
-        adapter.validate(point)
+        spec.validate(point)
         out.append(point)
     return out
 

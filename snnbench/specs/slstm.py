@@ -1,21 +1,16 @@
-"""snntorch.SLSTM adapter: builds the reference and ours with the same weights, runs both."""
+"""snntorch.SLSTM as a specification: fields, parameters, case checks, speed of light."""
 
 from __future__ import annotations
 
-import torch
-
 from snnbench.cases import Case
-from snnbench.neurons.slstm import SLSTM
-from snnbench.reference.base import Pair, Trace
-from snnbench.reference.snntorch_lstm import SnntorchLSTMAdapter
+from snnbench.specs.snntorch_cell import SnntorchCellSpec
 
 
-class SLSTMAdapter(SnntorchLSTMAdapter):
-    neuron = "slstm"
+class SLSTMSpec(SnntorchCellSpec):
+    name = "slstm"
     reference_path = "snntorch.SLSTM"
     description = "spiking LSTM cell (syn = cell state, mem = hidden state)"
-    native_class = SLSTM
-    weight_map = {
+    parameters = {
         "weight_ih": "lstm_cell.weight_ih",
         "weight_hh": "lstm_cell.weight_hh",
         "bias_ih": "lstm_cell.bias_ih",
@@ -48,14 +43,6 @@ class SLSTMAdapter(SnntorchLSTMAdapter):
                          "(it compares the state's shape with the input's): no recurrence, no reset")
         return notes + self.common_findings(case, twice="the LSTM cell")
 
-    def backward_failure(self, case: Case, device: str, error: Exception) -> str | None:
-        if (device.startswith("cuda") and case.params.get("reset_mechanism") == "zero"
-                and "modified by an inplace operation" in str(error)):
-            return ("reset_mechanism='zero' cannot train on CUDA: _base_zero subtracts in place "
-                    "(syn -= ...) from the cell state that the fused CUDA LSTM cell saved for its "
-                    "backward, so backward raises; gradients cannot be compared")
-        return None
-
     def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
         """The matmuls no SLSTM can avoid: the input projection (T*B, I) @ (I, 4H) and, when the
         state carries (input_size == hidden_size), one recurrent (B, H) @ (H, 4H) per step. With
@@ -76,5 +63,5 @@ class SLSTMAdapter(SnntorchLSTMAdapter):
                 products += [MatMul(case.batch, 4 * hid, hid, repeat=case.steps), MatMul(4 * hid, rows, hid)]
         return matmuls(products, dtype, device, what=mode)
 
-    def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
-        return trace["mem"].detach() - pair.reference.threshold.detach()
+
+SPEC = SLSTMSpec()

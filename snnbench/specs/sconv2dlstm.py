@@ -1,14 +1,9 @@
-"""snntorch.SConv2dLSTM adapter: builds the reference and ours with the same weights, runs both."""
+"""snntorch.SConv2dLSTM as a specification: fields, parameters, case checks, speed of light."""
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
 from snnbench.cases import Case, thaw
-from snnbench.neurons.sconv2dlstm import SConv2dLSTM
-from snnbench.reference.base import Pair, Trace
-from snnbench.reference.snntorch_lstm import SnntorchLSTMAdapter
+from snnbench.specs.snntorch_cell import SnntorchCellSpec
 
 SIZE_KEYS = ("kernel_size", "max_pool", "avg_pool")
 
@@ -22,12 +17,11 @@ def _size(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-class SConv2dLSTMAdapter(SnntorchLSTMAdapter):
-    neuron = "sconv2dlstm"
+class SConv2dLSTMSpec(SnntorchCellSpec):
+    name = "sconv2dlstm"
     reference_path = "snntorch.SConv2dLSTM"
     description = "spiking convolutional LSTM cell (syn = cell state, mem = hidden state)"
-    native_class = SConv2dLSTM
-    weight_map = {
+    parameters = {
         "conv_weight": "conv.weight",
         "conv_bias": "conv.bias",
         "threshold": "threshold",
@@ -84,7 +78,7 @@ class SConv2dLSTMAdapter(SnntorchLSTMAdapter):
             notes.append("state_quant returns float32 syn and mem (its levels are float32) in float64 runs")
         return notes + self.common_findings(case, twice="the convolution")
 
-    def constructor_params(self, case: Case) -> dict:
+    def plain_params(self, case: Case) -> dict:
         params = thaw(case.params)
         for key in SIZE_KEYS:
             if key in params:
@@ -117,17 +111,5 @@ class SConv2dLSTMAdapter(SnntorchLSTMAdapter):
                          Conv(steps * batch, c_in, c_out, height, width, kh, kw, "weight_grad")]
         return convs(products, dtype, device, what=mode)
 
-    def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
-        """What the reference fires on, minus its threshold, shaped like the spikes: with pooling
-        that is the pooled mem (quantised once more with state_quant), not mem itself."""
-        reference = pair.reference
-        mem = trace["mem"].detach()
-        fired = mem.reshape(-1, *mem.shape[2:])
-        if reference.max_pool:
-            fired = F.max_pool2d(fired, reference.max_pool)
-        elif reference.avg_pool:
-            fired = F.avg_pool2d(fired, reference.avg_pool)
-        if reference.state_quant:
-            fired = reference.state_quant(fired)
-        fired = fired.reshape(*mem.shape[:2], *fired.shape[1:])
-        return fired - reference.threshold.detach()
+
+SPEC = SConv2dLSTMSpec()

@@ -1,11 +1,8 @@
-"""snntorch.LeakyParallel adapter: builds the reference and ours with the same weights, runs both.
+"""snntorch.LeakyParallel as a specification: fields, parameters, case checks, speed of light.
 
-The reference returns only spikes. Its membrane is captured truthfully with a forward hook on its
-``rnn`` submodule during the very call that produces the spikes: the hook keeps ``output[0]``,
-the tensor the reference itself subtracts the threshold from (so gradients of the membrane flow
-through the reference's own graph). As a check that this is the right tensor, the spikes are
-recomputed from it (``(mem - threshold > 0) * graded_spikes_factor``) and must equal the returned
-ones exactly, or the run is an error.
+The reference is called once over a whole time-major sequence, ``spk = m(x)``, always from zero
+state, and returns only the spikes; its membrane (the RNN's hidden state) is a field all the same:
+the reference implementation captures it, and ours exposes it.
 """
 
 from __future__ import annotations
@@ -14,11 +11,9 @@ import numbers
 
 import torch
 
-from snnbench import inputs
-from snnbench.cases import Case
-from snnbench.neurons.leaky_parallel import LeakyParallel
-from snnbench.reference import snntorch_options
-from snnbench.reference.base import Adapter, Pair, Trace, run_reference_guarded, tensor_params
+from snnbench.cases import Case, thaw
+from snnbench.specs import snntorch_options
+from snnbench.specs.base import SEQUENCE, NeuronSpec
 
 FLAGS = ("bias", "surrogate_disable", "learn_beta", "learn_threshold", "learn_graded_spikes_factor",
          "weight_hh_enable")
@@ -28,13 +23,14 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-class LeakyParallelAdapter(Adapter):
-    neuron = "leakyparallel"
+class LeakyParallelSpec(NeuronSpec):
+    name = "leakyparallel"
     library = "snntorch"
     reference_path = "snntorch.LeakyParallel"
     description = "leaky neuron over a whole sequence via a ReLU RNN (mem = RNN hidden state), no reset"
     state_fields = ("mem",)
-    weight_map = {
+    call = SEQUENCE
+    parameters = {
         "weight_ih": "rnn.weight_ih_l0",
         "weight_hh": "rnn.weight_hh_l0",
         "bias_ih": "rnn.bias_ih_l0",
@@ -113,67 +109,21 @@ class LeakyParallelAdapter(Adapter):
             notes.append("the diagonal mask is a CPU float32 eye: built with device= other than CPU the reference "
                          "fails at construction, and with dtype=float16/bfloat16 the mask turns weight_hh to float32 "
                          "so its forward fails (dtype=float64 works); built on CPU float32 and moved, it runs")
-        if self._spikes_carry_gradient(case):
+        if self.spikes_carry_gradient(case):
             notes.append("in float64 runs the reference's spikes are float32 (its spike functions return "
                          ".float()), so the upstream gradient on the spikes is rounded to float32: "
                          "gradients are judged at float32 tolerance")
         return notes
 
-    def _spikes_carry_gradient(self, case: Case) -> bool:
+    @staticmethod
+    def spikes_carry_gradient(case: Case) -> bool:
         p = case.params
         return not p.get("surrogate_disable") or bool(p.get("learn_graded_spikes_factor"))
 
-    def gradient_precision(self, case: Case, dtype: str) -> dict[str, str]:
-        if dtype != "float64" or not self._spikes_carry_gradient(case):
-            return {}
-        return {name: "float32" for name in ("input", *self.weight_map)}
-
-    # ---- building and running --------------------------------------------------------------
-    def build(self, case: Case, dtype: torch.dtype, device: str) -> Pair:
-        ref_kwargs, our_kwargs = snntorch_options.split_kwargs(tensor_params(case.params))
-        torch.manual_seed(case.seed * 4 + inputs.WEIGHTS)
-        # Built on CPU in float32 and moved: the reference fails to build on another device.
-        reference = self.reference_class()(**ref_kwargs)
-        native = LeakyParallel(**our_kwargs)
-        pair = Pair(reference.to(device=device, dtype=dtype), native.to(device=device, dtype=dtype))
-        self.copy_weights(pair)
-        return pair
-
-    def cleanup(self, pair: Pair) -> None:
-        snntorch_options.clear_instances()
-
-    def parameter_pairs(self, pair: Pair) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Every parameter the reference trains (weight_hh only with learn_beta), paired with ours.
-
-        Ours keeps the full (H, H) hidden matrix, so with a diagonal matrix the whole gradient is
-        compared: its diagonal (the learned decays) and its zero off-diagonal (the reference's
-        hook masks it; ours never reads those entries)."""
-        pairs = super().parameter_pairs(pair)
-        return {name: (ref, ours) for name, (ref, ours) in pairs.items() if ref.requires_grad}
-
-    def run_reference(self, reference, x: torch.Tensor, state0: dict) -> Trace:
-        return run_reference_guarded(self._run_reference, reference, x)
-
-    def _run_reference(self, reference, x) -> Trace:
-        captured = []
-        handle = reference.rnn.register_forward_hook(lambda module, args, output: captured.append(output[0]))
-        try:
-            spk = reference(x)
-        finally:
-            handle.remove()
-        (mem,) = captured
-        again = (mem.detach() - reference.threshold.detach() > 0).to(spk.dtype) * reference.graded_spikes_factor.detach()
-        if not torch.equal(again, spk.detach()):
-            raise RuntimeError("the captured rnn output does not reproduce the reference's spikes")
-        return {"spk": spk, "mem": mem}
-
-    def run_native(self, native, x: torch.Tensor, state0: dict) -> Trace:
-        spk, mem = native.sequence(x)
-        return {"spk": spk, "mem": mem}
-
-    def step_native(self, native, x_t, previous) -> Trace:
-        spk, mem = native.step(x_t, previous.get("mem"))
-        return {"spk": spk, "mem": mem}
+    def constructor_kwargs(self, case: Case, device: str, ours: bool) -> dict:
+        params = {k: torch.tensor(v, dtype=torch.float32) if isinstance(v, list) else v
+                  for k, v in thaw(case.params).items()}
+        return snntorch_options.build_objects(params, ours)
 
     def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
         """What no LeakyParallel can avoid at this case's shapes (T, B, I -> H):
@@ -205,5 +155,5 @@ class LeakyParallelAdapter(Adapter):
                                  what=f"recurrence and spikes ({passes} passes over T*B*H)")
         return together([matmuls(products, dtype, device, what="projection"), elementwise], what=mode)
 
-    def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
-        return trace["mem"].detach() - pair.reference.threshold.detach()
+
+SPEC = LeakyParallelSpec()

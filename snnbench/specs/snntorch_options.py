@@ -62,15 +62,15 @@ def native_object(key: str, value: Mapping) -> Any:
     return factory(**kwargs)
 
 
-def split_kwargs(params: dict[str, Any]) -> tuple[dict, dict]:
-    """(reference kwargs, our kwargs) with object arguments built for each side."""
-    ref, ours = dict(params), dict(params)
+def build_objects(params: dict[str, Any], ours: bool) -> dict[str, Any]:
+    """``params`` with each object argument (a table with a ``type``) built: snntorch's object, or
+    ours when ``ours``."""
+    out = dict(params)
     for key in OBJECT_ARGUMENTS:
         value = params.get(key)
         if isinstance(value, Mapping):
-            ref[key] = reference_object(key, value)
-            ours[key] = native_object(key, value)
-    return ref, ours
+            out[key] = native_object(key, value) if ours else reference_object(key, value)
+    return out
 
 
 def clear_instances() -> None:

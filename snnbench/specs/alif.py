@@ -1,19 +1,10 @@
-"""sinabs.layers.ALIF / ALIFRecurrent adapters: build the reference and ours with the same weights,
-run both, and capture the reference's per-step state truthfully.
+"""sinabs.layers.ALIF and ALIFRecurrent as specifications: fields, parameters, case checks,
+initial state, speed of light.
 
-Capturing the state: sinabs' ``record_states`` stores the state dict without copying it, so its
-recorded v_mem and i_syn are one step late; and running the reference one step per call would
-change what it computes (i_syn and the recurrent term restart at every call). Instead, while the
-reference runs its whole sequence in one call, :func:`capture_steps` wraps the functional step
-``sinabs.layers.functional.alif.alif_forward_single`` that its loop calls, and keeps the state the
-step returns (the live tensors, so gradients flow through them) plus the membrane before the reset
-and the threshold the step fired against (for the borderline margin). The wrapper calls the
-original unchanged; tests check that the captured run gives the same spikes and final states as
-an uncaptured one.
-
-Sinabs is batch-first (B, T, ...); snnbench traces are time-major (T, B, ...): the adapter
-transposes. The traced fields: spikes, v_mem, i_syn (the synaptic current; without tau_syn the
-step's normalised input current, which sinabs keeps in the same slot), b, spike_threshold (the
+Both are called sinabs' way: one batch-first call over the whole sequence, ``spikes = m(x)`` with x
+(B, T, ...), the state (v_mem, b, spike_threshold; i_syn restarts) held in the module between
+calls. The traced fields, time-major: spikes, v_mem, i_syn (the synaptic current; without tau_syn
+the step's normalised input current, which sinabs keeps in the same slot), b, spike_threshold (the
 threshold after the step, b0 + adapt_scale * b).
 """
 
@@ -21,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
 from typing import Any, Mapping
 
@@ -29,10 +19,9 @@ import torch
 
 from snnbench import inputs
 from snnbench.cases import Case, thaw
-from snnbench.errors import Unsupported
-from snnbench.neurons import alif as ours
 from snnbench.neurons import sinabs_functions
-from snnbench.reference.base import Adapter, Pair, Trace, run_reference_guarded
+from snnbench.neurons import alif as native_alif
+from snnbench.specs.base import SINABS, NeuronSpec, Trace
 
 TAUS = ("tau_mem", "tau_adapt", "tau_syn")
 FLAGS = ("train_alphas", "norm_input", "record_states")
@@ -41,36 +30,10 @@ OPTION_TABLES = {
     "reset_fn": sinabs_functions.RESETS,
     "surrogate_grad_fn": sinabs_functions.SURROGATES,
 }
-FLOAT64_REASON = ("the reference cannot run float64 truthfully: its spikes are float32 (.float()) and the 0-dim "
-                  "alpha_adapt does not promote them, so (1 - alpha_adapt) * spikes, and with it b, v_mem and "
-                  "spike_threshold, carry float32 rounding (errors ~1e-9, above float64 tolerance)")
 REC_KEYS = {
     "Linear": {"bias", "in_features", "out_features"},
     "Conv2d": {"bias", "in_channels", "out_channels", "kernel_size", "padding", "stride", "dilation"},
 }
-
-
-@contextmanager
-def capture_steps():
-    """While active, every sinabs ALIF step appends (spikes, state after, v before reset, threshold
-    fired against) to the yielded list. The step itself is the original, called unchanged."""
-    module = importlib.import_module("sinabs.layers.functional.alif")
-    original = module.alif_forward_single
-    steps: list[tuple[torch.Tensor, dict, torch.Tensor, torch.Tensor]] = []
-
-    def recording(*args, **kwargs):
-        state_in = kwargs["state"] if "state" in kwargs else args[5]
-        spikes, state = original(*args, **kwargs)
-        # sinabs mutates the dict it was given up to the reset (which returns a copy): it now
-        # holds this step's membrane before the reset and the threshold the spikes were made with.
-        steps.append((spikes, dict(state), state_in["v_mem"], state_in["spike_threshold"]))
-        return spikes, state
-
-    module.alif_forward_single = recording
-    try:
-        yield steps
-    finally:
-        module.alif_forward_single = original
 
 
 def _number_or_list(value) -> bool:
@@ -97,14 +60,15 @@ def _shape_of(value) -> tuple[int, ...]:
     return tuple(torch.tensor(thaw(value), dtype=torch.float64).shape)
 
 
-class ALIFAdapter(Adapter):
-    neuron = "alif"
+class ALIFSpec(NeuronSpec):
+    name = "alif"
     library = "sinabs"
     reference_path = "sinabs.layers.ALIF"
     description = "adaptive LIF (b = threshold adaptation, spike_threshold = b0 + adapt_scale*b)"
     spike_field = "spikes"
     state_fields = ("v_mem", "i_syn", "b", "spike_threshold")
-    weight_map = {
+    call = SINABS
+    parameters = {
         "tau_mem": "tau_mem", "tau_adapt": "tau_adapt", "tau_syn": "tau_syn",
         "alpha_mem": "alpha_mem", "alpha_adapt": "alpha_adapt", "alpha_syn": "alpha_syn",
     }
@@ -218,18 +182,18 @@ class ALIFAdapter(Adapter):
             "(1 - alpha_adapt) * spikes is computed in float32 and b carries float32 rounding"))
         return notes
 
-    # ---- building ------------------------------------------------------------------------------
-    def _kwargs(self, case: Case, device: str, mine: bool) -> dict[str, Any]:
-        sinabs_activation = None if mine else importlib.import_module("sinabs.activation")
+    # ---- constructor arguments and state -------------------------------------------------------
+    def constructor_kwargs(self, case: Case, device: str, ours: bool) -> dict[str, Any]:
+        sinabs_activation = None if ours else importlib.import_module("sinabs.activation")
         out: dict[str, Any] = {}
         for key, value in thaw(case.params).items():
             if key in OPTION_TABLES:
                 kind = value["type"]
                 args = {k: v for k, v in value.items() if k != "type"}
-                cls = OPTION_TABLES[key][kind] if mine else getattr(sinabs_activation, kind)
+                cls = OPTION_TABLES[key][kind] if ours else getattr(sinabs_activation, kind)
                 out[key] = cls if kind in ("SingleSpike", "MultiSpike") else cls(**args)
             elif key == "rec_connect":
-                out[key] = self._rec_connect(case, value, mine)
+                out[key] = self._rec_connect(case, value, ours)
             elif isinstance(value, list):
                 tensor = torch.tensor(value, dtype=torch.float32)
                 out[key] = tensor if key in TAUS else tensor.to(device)
@@ -237,19 +201,8 @@ class ALIFAdapter(Adapter):
                 out[key] = value
         return out
 
-    def _rec_connect(self, case: Case, spec: dict, mine: bool):
-        raise NotImplementedError
-
-    def build(self, case: Case, dtype: torch.dtype, device: str) -> Pair:
-        if dtype == torch.float64 and not self.recurrent:
-            raise Unsupported(FLOAT64_REASON)
-        torch.manual_seed(case.seed * 4 + inputs.WEIGHTS)
-        reference = self.reference_class()(**self._kwargs(case, device, mine=False))
-        native_cls = ours.ALIFRecurrent if self.recurrent else ours.ALIF
-        native = native_cls(**self._kwargs(case, device, mine=True))
-        pair = Pair(reference.to(device=device, dtype=dtype), native.to(device=device, dtype=dtype))
-        self.copy_weights(pair)
-        return pair
+    def _rec_connect(self, case: Case, spec: dict, ours: bool):
+        raise NotImplementedError      # ALIF has no recurrent connection; ALIFRecurrent builds it
 
     def initial_state(self, case: Case, dtype, device) -> dict:
         gen = inputs.generator(case, inputs.STATE)
@@ -261,61 +214,18 @@ class ALIFAdapter(Adapter):
         scale = tensor_or_float(case.params.get("adapt_scale", 1.8), device)
         return {"v_mem": v_mem, "i_syn": i_syn, "b": b, "spike_threshold": (p + scale * b).to(dtype)}
 
-    # ---- running -------------------------------------------------------------------------------
-    def run_reference(self, reference, x: torch.Tensor, state0: dict) -> Trace:
-        return run_reference_guarded(self._run_reference, reference, x, state0)
-
-    def _run_reference(self, reference, x, state0) -> Trace:
-        reference.init_state_with_shape(tuple(state0["v_mem"].shape))
-        for name, _ in list(reference.named_buffers()):
-            setattr(reference, name, state0[name].clone())
-        with capture_steps() as steps:
-            out = reference(x.transpose(0, 1))
-        trace = {"spikes": out.transpose(0, 1)}
-        for f in self.state_fields:
-            trace[f] = torch.stack([state[f] for _, state, _, _ in steps])
-        v_before = torch.stack([v.detach() for _, _, v, _ in steps])
-        fired_at = torch.stack([torch.broadcast_to(th.detach(), v.shape) for _, _, v, th in steps])
-        trace["_margin"] = self._margin(reference.spike_fn, v_before, fired_at)
-        return trace
-
-    @staticmethod
-    def _margin(spike_fn, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-        """Distance of the membrane (before reset) from where the spike count changes."""
-        if getattr(spike_fn, "__name__", "") == "SingleSpike":
-            return v - threshold
-        limit = getattr(spike_fn, "max_num_spikes_per_bin", None)
-        k = torch.round(v / threshold).clamp(min=1)
-        if limit is not None:
-            k = k.clamp(max=limit)
-        return v - k * threshold
-
-    def _state(self, values: Mapping[str, torch.Tensor]) -> ours.ALIFState:
-        return ours.ALIFState(values["v_mem"], values["i_syn"], values["b"], values["spike_threshold"])
-
-    def run_native(self, native, x: torch.Tensor, state0: dict) -> Trace:
-        spikes, states = native.sequence(x, self._state(state0))
-        return {"spikes": spikes, **states._asdict()}
-
     def state_before(self, trace: Trace, state0: dict, t: int) -> dict[str, torch.Tensor]:
         state = super().state_before(trace, state0, t)
         if t > 0:
             state["spikes"] = trace["spikes"][t - 1]
         return state
 
-    def step_native(self, native, x_t, previous) -> Trace:
-        spikes, state = native.step(x_t, self._state(previous), previous.get("spikes"))
-        return {"spikes": spikes, **state._asdict()}
 
-    def margin(self, pair: Pair, trace: Trace) -> torch.Tensor:
-        return trace["_margin"]
-
-
-class ALIFRecurrentAdapter(ALIFAdapter):
-    neuron = "alifrecurrent"
+class ALIFRecurrentSpec(ALIFSpec):
+    name = "alifrecurrent"
     reference_path = "sinabs.layers.ALIFRecurrent"
     description = "adaptive LIF with a recurrent connection (Linear or Conv2d) added to the next step's input"
-    weight_map = {**ALIFAdapter.weight_map, "rec_weight": "rec_connect.weight", "rec_bias": "rec_connect.bias"}
+    parameters = {**ALIFSpec.parameters, "rec_weight": "rec_connect.weight", "rec_bias": "rec_connect.bias"}
     recurrent = True
 
     def validate_params(self, case: Case) -> None:
@@ -416,10 +326,10 @@ class ALIFRecurrentAdapter(ALIFAdapter):
             products += [MatMul(rows, n, k, repeat=steps), MatMul(n, steps * rows, k)]
         return products
 
-    def _rec_connect(self, case: Case, spec: dict, mine: bool):
+    def _rec_connect(self, case: Case, spec: dict, ours: bool):
         args = self._rec_args(case, spec)
-        if mine:
-            return (ours.LinearConnect if spec["type"] == "Linear" else ours.Conv2dConnect)(**args)
+        if ours:
+            return (native_alif.LinearConnect if spec["type"] == "Linear" else native_alif.Conv2dConnect)(**args)
         return getattr(torch.nn, spec["type"])(**args)
 
 
@@ -428,3 +338,6 @@ def tensor_or_float(value, device):
         return torch.tensor(thaw(value), dtype=torch.float32, device=device)
     return float(value)
 
+
+ALIF_SPEC = ALIFSpec()
+ALIF_RECURRENT_SPEC = ALIFRecurrentSpec()

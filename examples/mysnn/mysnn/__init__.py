@@ -1,0 +1,1 @@
+"""mysnn: an example of a user's own spiking neurons, written without snnbench in mind."""
