@@ -1,3 +1,3 @@
 """snnbench: verify and benchmark from-scratch spiking neurons against their reference libraries."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -13,7 +13,7 @@ def describe() -> list[dict]:
         spec = specs.get(name)
         try:
             standard = specs.standard_cases(name)
-            case_names = [c.name + (" (bench)" if c.bench else "") for c in standard]
+            case_names = [c.name + ("*" if c.bench else "") for c in standard]
         except SnnbenchError as exc:
             case_names = [f"error: {exc}"]
         rows.append({

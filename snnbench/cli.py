@@ -64,13 +64,7 @@ def list_cmd() -> None:
     """Neurons, their references (installed versions), standard cases and installed implementations."""
     from snnbench import catalog, render
 
-    console.print(render.catalog_table(catalog.describe()))
-    installed = catalog.installed_implementations()
-    if installed:
-        console.print(render.implementations_table(installed))
-    else:
-        console.print("no implementations installed by other packages (entry point group "
-                      "snnbench.implementations); use --impl MODULE:CLASS for your own", highlight=False)
+    render.print_catalog(catalog.describe(), catalog.installed_implementations(), console)
 
 
 @app.command()

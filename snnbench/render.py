@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -50,33 +51,61 @@ def first_divergence(record: dict) -> str:
     return "-"
 
 
+def impl_label(name: str) -> str:
+    """A short name for a table: a user's MODULE:CLASS shows as CLASS."""
+    return name.rpartition(":")[2] or name
+
+
 def compare_table(report: dict, title: str | None = None) -> tuple[Table, list[str]]:
-    """The summary table, one row per case and dtype, and the numbered notes it refers to."""
-    table = Table(title=title or "snnbench compare: ours vs reference", header_style="bold")
-    for col, justify in [("neuron", "left"), ("case", "left"), ("dtype", "left"), ("verdict", "left"),
-                         ("spikes", "right"), ("max |Δ| state", "right"), ("max Δ grad (rel)", "right"),
-                         ("note", "right")]:
+    """The summary table, one row per case, dtype (and implementation, when any but ours was
+    judged), and the numbered notes it refers to."""
+    results = report["results"]
+    impls = list(dict.fromkeys(r.get("impl", "native") for r in results))
+    show_impl = impls != ["native"]
+    default_title = "snnbench compare: " + (", ".join(impl_label(i) for i in impls) if show_impl else "ours") + \
+        " vs reference"
+    table = Table(title=title or default_title, header_style="bold")
+    columns = [("neuron", "left"), ("case", "left")] + ([("impl", "left")] if show_impl else []) + \
+        [("dtype", "left"), ("verdict", "left"), ("spikes", "right"), ("max |Δ| state", "right"),
+         ("max Δ grad (rel)", "right"), ("note", "right")]
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     notes: list[str] = []
-    for r in report["results"]:
+    for r in results:
         fwd, bwd = worst_forward(r), worst_backward(r)
         rate = r.get("spike_rate")
         reason = r.get("reason") or ""
         if r.get("borderline_flips") and "borderline" not in reason:
             reason = (reason + "; " if reason else "") + f"{r['borderline_flips']} borderline flip(s)"
+        if r.get("hint"):
+            reason = (reason + "; " if reason else "") + r["hint"]
         mark = ""
         if reason:
-            notes.append(f"{r['neuron']}/{r['case']} {r['dtype']} {r['device']}: {reason}")
+            who = f" {impl_label(r.get('impl', 'native'))}" if show_impl else ""
+            notes.append(f"{r['neuron']}/{r['case']}{who} {r['dtype']} {r['device']}: {reason}")
             mark = f"[{len(notes)}]"
-        table.add_row(
-            r["neuron"], r["case"], r["dtype"].replace("float", "f"),
+        row = [Text(r["neuron"]), Text(r["case"])] + ([Text(impl_label(r.get("impl", "native")))] if show_impl else [])
+        row += [
+            r["dtype"].replace("float", "f"),
             Text(r["verdict"], style=VERDICT_STYLE.get(r["verdict"], "")),
             "-" if rate is None else f"{rate:.0%}" if rate >= 0.01 or rate == 0 else f"{rate:.1%}",
             "-" if fwd is None else f"{_fmt(fwd[1]['max_abs'], 1)} {fwd[0]}",
             "-" if bwd is None else f"{_fmt(bwd[1]['max_rel'], 1)} {bwd[0]}",
             mark,
-        )
+        ]
+        table.add_row(*row)
     return table, notes
+
+
+def not_compared(report: dict) -> list[str]:
+    """What could not be compared, once per implementation and reason."""
+    seen: dict[str, None] = {}
+    for r in report["results"]:
+        for what, why in (r.get("not_compared") or {}).items():
+            seen[f"{impl_label(r.get('impl', 'native'))}: {what} not compared ({why})"] = None
+        if r.get("stepwise_note"):
+            seen[f"{impl_label(r.get('impl', 'native'))}: step by step {r['stepwise_note']}"] = None
+    return list(seen)
 
 
 def findings(report: dict) -> list[tuple[str, str]]:
@@ -99,12 +128,14 @@ def print_compare(report: dict, console: Console, path: str | None = None) -> No
     table, notes = compare_table(report)
     console.print(table)
     for i, note in enumerate(notes, 1):
-        console.print(f"  [dim][{i}][/dim] {note}", highlight=False)
+        console.print(Text(f"  [{i}] ", style="dim") + Text(note), highlight=False)
+    for note in not_compared(report):
+        console.print(Text("  - " + note, style="dim"), highlight=False)
     notes = findings(report)
     if notes:
         console.print("[bold]Reference behaviour that departs from its documentation[/bold]")
         for neuron, note in notes:
-            console.print(f"  [dim]{neuron}:[/dim] {note}")
+            console.print(Text(f"  {neuron}: ", style="dim") + Text(note), highlight=False)
     counts = verdict_counts(report["results"])
     summary = ", ".join(f"[{VERDICT_STYLE.get(k, '')}]{v} {k}[/]" for k, v in counts.items())
     env = report.get("environment", {})
@@ -113,17 +144,17 @@ def print_compare(report: dict, console: Console, path: str | None = None) -> No
 
 
 def compare_markdown(report: dict) -> str:
-    lines = ["| neuron | case | device | dtype | verdict | spikes | worst state | worst grad (rel) | notes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| neuron | case | impl | device | dtype | verdict | spikes | worst state | worst grad (rel) | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
         fwd, bwd = worst_forward(r), worst_backward(r)
         rate = r.get("spike_rate")
         lines.append("| " + " | ".join([
-            r["neuron"], r["case"], r["device"], r["dtype"], f"**{r['verdict']}**",
+            r["neuron"], r["case"], r.get("impl", "native"), r["device"], r["dtype"], f"**{r['verdict']}**",
             "-" if rate is None else f"{rate:.1%}",
             "-" if fwd is None else f"{fwd[0]} {_fmt(fwd[1]['max_abs'])}",
             "-" if bwd is None else f"{bwd[0]} {_fmt(bwd[1]['max_rel'])}",
-            (r.get("reason") or "").replace("|", "\\|"),
+            "; ".join(x for x in (r.get("reason"), r.get("hint")) if x).replace("|", "\\|"),
         ]) + " |")
     notes = findings(report)
     if notes:
@@ -132,28 +163,30 @@ def compare_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def catalog_table(rows: list[dict]) -> Table:
-    table = Table(title="snnbench neurons", header_style="bold")
-    for col in ("neuron", "reference", "installed", "standard cases"):
-        table.add_column(col, overflow="fold")
+def print_catalog(rows: list[dict], installed: list[dict], console: Console) -> None:
+    """`snnbench list`: one block per neuron (names never broken: lines wrap between cases), then
+    the implementations installed packages register."""
+    console.print(Text("snnbench neurons", style="bold") + Text("  (* marks a bench case)", style="dim"))
     for row in rows:
-        name = Text(row["neuron"], style="bold")
-        name.append("\n" + row["description"], style="dim")
-        table.add_row(name, Text(row["reference"]), Text(f"{row['library']} {row['version']}"),
-                      Text(", ".join(row["cases"])))
-    return table
-
-
-def implementations_table(rows: list[dict]) -> Table:
-    """Implementations installed packages register (entry points of snnbench.implementations)."""
-    table = Table(title="installed implementations (use with --impl NAME)", header_style="bold")
-    for col in ("name", "neuron", "class", "package"):
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        neuron = Text(row["problem"], style="red") if row["problem"] else Text(row["neuron"] or "any")
-        package = f"{row['package']} {row['version'] or ''}".strip() if row["package"] else "-"
-        table.add_row(Text(row["name"]), neuron, Text(row["target"]), Text(package))
-    return table
+        console.print(Text(row["neuron"], style="bold cyan") + Text(f"  {row['reference']}  ")
+                      + Text(f"({row['library']} {row['version']})", style="dim"))
+        console.print(Padding(Text(row["description"]), (0, 0, 0, 2), expand=False))
+        console.print(Padding(Text("cases: ", style="dim") + Text(", ".join(row["cases"])), (0, 0, 0, 2), expand=False))
+    console.print()
+    if not installed:
+        console.print(Text("no implementations installed by other packages (entry point group "
+                           "snnbench.implementations); use --impl MODULE:CLASS for your own"))
+        return
+    console.print(Text("installed implementations (use with --impl NAME)", style="bold"))
+    for row in installed:
+        line = Text(f"  {row['name']}  ", style="bold")
+        if row["problem"]:
+            line.append(row["problem"], style="red")
+        else:
+            line.append(f"{row['neuron'] or 'any neuron'}  {row['target']}")
+            if row["package"]:
+                line.append(f"  ({row['package']} {row['version'] or ''})".rstrip(" )") + ")", style="dim")
+        console.print(line)
 
 
 def print_report(report: dict, console: Console, path: str | None = None) -> None:

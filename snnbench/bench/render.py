@@ -7,7 +7,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-IMPL_STYLE = {"native": "bold cyan", "reference": "magenta", "sol": "dim"}
+IMPL_STYLE = {"native": "bold cyan", "reference": "magenta", "sol": "dim"}   # a user's: green
+
+
+def impl_label(name: str) -> str:
+    """A short name for a table: a user's MODULE:CLASS shows as CLASS."""
+    return name.rpartition(":")[2] or name
 
 
 def seconds(value: float | None) -> str:
@@ -55,9 +60,9 @@ def speedup(c: dict) -> str:
 def significance(c: dict) -> str:
     lo, hi = c["ci"]
     if lo > 1:
-        return "ours faster"
+        return "faster"
     if hi < 1:
-        return "ours slower"
+        return "slower"
     return "not significant"
 
 
@@ -87,7 +92,7 @@ def results_table(report: dict) -> Table:
         t = r.get("throughput") or {}
         noisy = bool(r.get("warnings"))
         table.add_row(f"{r['neuron']}/{r['case']}" if key != previous else "",
-                      r["mode"], Text(r["impl"], style=IMPL_STYLE.get(r["impl"], "")),
+                      r["mode"], Text(impl_label(r["impl"]), style=IMPL_STYLE.get(r["impl"], "green")),
                       seconds(r.get("median_s")), Text(spread(r) + ("!" if noisy else ""),
                                                       style="yellow" if noisy else ""),
                       rate(t.get("neuron_steps_per_s")), size(r.get("peak_mem_bytes")), ratio(r.get("sol_ratio")))
@@ -96,16 +101,16 @@ def results_table(report: dict) -> Table:
 
 
 def comparisons_table(report: dict) -> Table:
-    table = Table(title="speedup of ours: reference / native, paired (median, 95% bootstrap CI)",
+    table = Table(title="speedup over the reference: reference time / its time, paired (median, 95% CI)",
                   header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("case", overflow="fold", min_width=14, ratio=1)
-    for col in ("mode", "speedup [95% CI]", "pairs", "verdict"):
+    for col in ("mode", "impl", "speedup [95% CI]", "pairs", "verdict"):
         table.add_column(col, justify="right" if col in ("speedup [95% CI]", "pairs") else "left", no_wrap=True)
     for c in report.get("comparisons", []):
         verdict = significance(c)
-        style = {"ours faster": "green", "ours slower": "red"}.get(verdict, "yellow")
-        table.add_row(f"{c['neuron']}/{c['case']}", c["mode"], speedup(c), str(c["n_pairs"]),
-                      Text(verdict, style=style))
+        style = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
+        table.add_row(Text(f"{c['neuron']}/{c['case']}"), c["mode"], Text(impl_label(c.get("impl", "native"))),
+                      speedup(c), str(c["n_pairs"]), Text(verdict, style=style))
     return table
 
 
@@ -149,11 +154,11 @@ def bench_markdown(report: dict) -> str:
             size(r.get("peak_mem_bytes")), ratio(r.get("sol_ratio")),
         ]) + " |")
     if report.get("comparisons"):
-        lines += ["", "| neuron | case | mode | speedup (reference / native) [95% CI] | pairs | verdict |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| neuron | case | mode | impl | speedup (reference / impl) [95% CI] | pairs | verdict |",
+                  "|---|---|---|---|---|---|---|"]
         for c in report["comparisons"]:
-            lines.append(f"| {c['neuron']} | {c['case']} | {c['mode']} | {speedup(c)} | {c['n_pairs']} "
-                         f"| {significance(c)} |")
+            lines.append(f"| {c['neuron']} | {c['case']} | {c['mode']} | {c.get('impl', 'native')} | {speedup(c)} "
+                         f"| {c['n_pairs']} | {significance(c)} |")
     notes = _notes(report)
     if notes:
         lines += ["", "Warnings:", ""] + [f"- {n.replace('|', '/')}" for n in notes]

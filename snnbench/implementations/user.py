@@ -117,13 +117,15 @@ def neuron_of(cls: type, known: dict[str, NeuronSpec]) -> str | None:
     declared = getattr(cls, "snnbench_neuron", None)
     if isinstance(declared, str):
         return declared
+    matches = []
     for name, spec in known.items():
         try:
-            if issubclass(cls, spec.reference_class()):
-                return name
+            reference = spec.reference_class()
         except Exception:           # a reference absent from the installed library
             continue
-    return None
+        if issubclass(cls, reference):
+            matches.append((len(reference.__mro__), name))
+    return max(matches)[1] if matches else None    # the most derived (ALIFRecurrent, not ALIF)
 
 
 # ---- the implementation ----------------------------------------------------------------------------
