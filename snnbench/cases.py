@@ -279,3 +279,36 @@ def from_spec(spec: dict[str, Any], source: str) -> Case:
         raise CaseError(source, None, "case_spec", f"expected a table, got {type(spec).__name__}")
     raw = {k: v for k, v in spec.items() if k != "source"}
     return parse_case(raw, f"{source} ({spec.get('source', 'case_spec')})", 0)
+
+
+# ---- writing a case file ------------------------------------------------------------------------------
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def to_toml(table: Mapping[str, Any], comment: str = "") -> str:
+    """One ``[[case]]`` table (as a case file holds it, or as :func:`to_spec` gives it) as a case
+    file's text: scalars first, then ``[case.params]``, ``[case.input]`` and tolerances."""
+    lines = [f"# {line}" for line in comment.splitlines()] + ["[[case]]"]
+    sections = {"params", "input", "tolerance"}
+    for key, value in table.items():
+        if key not in sections and key != "source":
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key in ("params", "input"):
+        if table.get(key):
+            lines.append(f"[case.{key}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table[key].items()]
+    for dtype, values in (table.get("tolerance") or {}).items():
+        lines.append(f"[case.tolerance.{dtype}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"

@@ -253,6 +253,47 @@ def profile(
 
 @app.command()
 @handled
+def fuzz(
+    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
+    seed: int = typer.Option(0, "--seed", help="the same seed draws the same cases"),
+    budget: float = typer.Option(60.0, "--budget", help="seconds to spend, shared by the neurons"),
+    max_cases: Optional[int] = typer.Option(None, "--max-cases", help="stop each neuron after this many cases "
+                                            "(in batches of 8), whatever the budget"),
+    impl: str = typer.Option("native", "--impl", help="what to judge: native (ours) or MODULE:CLASS"),
+    dtype: str = typer.Option("all", "--dtype", help="float32, float64 or all"),
+    out: Path = typer.Option(Path("reports") / "fuzz", "--out", help="folder for the case file of a failure"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/fuzz-*.json)"),
+) -> None:
+    """Random valid cases, each compared; a failure is shrunk and written as a case file. Exit 0, 1 or 2."""
+    from snnbench import render, results, runner, specs
+    from snnbench.fuzz import run as fuzz_run
+
+    names = specs.resolve(neurons)
+    if not budget > 0 or budget != budget or budget == float("inf"):
+        raise SnnbenchError(f"--budget must be a positive number of seconds, got {budget}")
+    if impl == "reference":
+        raise SnnbenchError("--impl reference: fuzz judges an implementation against the reference")
+    if max_cases is not None and max_cases < 1:
+        raise SnnbenchError(f"--max-cases must be a positive integer, got {max_cases}")
+    dtype_names = runner.dtypes(dtype)
+    if impl != "native":
+        chosen = runner.compare_implementations([impl], names)
+        runner.check_user_implementations([c for n in names for c in specs.standard_cases(n)[:1]], chosen)
+    with progress_bar() as bar:
+        task = bar.add_task("fuzz", total=len(names), current="")
+
+        def advance(run) -> None:
+            bar.update(task, current=f"{run.neuron}: {run.cases} cases")
+
+        report = fuzz_run.fuzz(names, seed, budget, impl, tuple(dtype_names), out, on_case=advance,
+                               max_cases=max_cases)
+    path = results.save(report, json_path or results.default_path("fuzz"))
+    render.print_fuzz(report, console, str(path))
+    raise typer.Exit(fuzz_run.exit_code(report))
+
+
+@app.command()
+@handled
 def report(
     path: Path = typer.Argument(..., help="a saved report"),
     markdown: bool = typer.Option(False, "--markdown", help="print markdown instead of a table"),

@@ -47,7 +47,15 @@ Schema history (``schema_version``):
    ``impl_info`` and ``train_fields`` (the fields that took an upstream gradient in train mode);
    ``impl`` may name a user's implementation. Comparisons gain ``impl`` (one per implementation
    other than the reference: its speedup over the reference). Upgrade from 1: ``impl`` = "native"
-   on compare records and comparisons.
+   on compare records and comparisons. A float32 compare record gains ``float64_truth``: ours run
+   in float64 on the same case ({factor, trust, fields: {name: {reference, ours, judged}},
+   gradients: {...}}: each one's distance from that truth, max abs for fields, max rel for
+   gradients; or {note} where it was not used), and a field or gradient excused by it carries
+   ``excused`` (why). A gradient with elements non-finite on both sides alike carries
+   ``non_finite`` (their count). New kind "fuzz" (``snnbench fuzz``): ``results`` holds one record
+   per failure found ({neuron, case, impl, case_file, reason, case_spec}), and the report adds
+   ``runs`` ([{neuron, cases, refused, verdicts: {dtype: {verdict: count}}, seconds, failed}]),
+   ``seed``, ``budget_s``, ``impl`` and ``dtypes``.
 
 Reading: a file with a newer schema than this version knows is refused with one line; older
 versions are upgraded step by step by the functions in ``UPGRADES``.
@@ -67,7 +75,7 @@ from snnbench import __version__
 from snnbench.errors import ReportError
 
 SCHEMA_VERSION = 2
-KINDS = ("compare", "bench")
+KINDS = ("compare", "bench", "fuzz")
 REPORTS_DIR = Path("reports")
 
 # What identifies a record of each kind (no two records of one report share it).
@@ -184,8 +192,9 @@ def load(path: str | Path, kind: str | None = None) -> dict:
     results = report.get("results")
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise ReportError(f"{path}: malformed report: 'results' must be a list of records")
-    required = ("neuron", "case", "device", "dtype", "verdict") if report["kind"] == "compare" else \
-        ("neuron", "case", "device", "dtype", "mode", "impl", "samples_s", "median_s")
+    required = {"compare": ("neuron", "case", "device", "dtype", "verdict"),
+                "bench": ("neuron", "case", "device", "dtype", "mode", "impl", "samples_s", "median_s"),
+                "fuzz": ("neuron", "case", "case_file", "reason")}[report["kind"]]
     for i, record in enumerate(results):
         missing = [k for k in required if k not in record]
         if missing:

@@ -287,7 +287,8 @@ def write(tmp_path, text):
     (("kernel_size = 3", "kernel_size = [3, 2]"), "params.kernel_size", "even kernel sizes"),
     (("sample_shape = [2, 8, 8]", "sample_shape = [3, 8, 8]"), "sample_shape", "must be [2, H, W]"),
     (("sample_shape = [2, 8, 8]", "sample_shape = [128]"), "sample_shape", "must be [2, H, W]"),
-    (("threshold = 0.05", "threshold = 0.05\nmax_pool = 3"), "params.max_pool", "must divide"),
+    (("threshold = 0.05", "threshold = 0.05\nmax_pool = 9"), "params.max_pool", "larger than the image"),
+    (("threshold = 0.05", "threshold = [0.05, 0.1]"), "params.threshold", "one-element list"),
     (("threshold = 0.05", "threshold = 0.05\nmax_pool = 2\navg_pool = 2"), "params.avg_pool", "only one of"),
 ])
 def test_bad_case_is_a_case_error_and_exit_2(tmp_path, change, key, message):

@@ -56,8 +56,8 @@ class SnntorchCellReference(SnntorchReference):
     def gradient_precision(self, case: Case, dtype: str) -> dict[str, str]:
         if dtype != "float64":
             return {}
-        if self.spec.float32_surrogate_grad(case):
-            return {"*": "float32"}
+        if self.spec.float32_surrogate_grad(case) or case.params.get("state_quant"):
+            return {"*": "float32"}       # float32 spike gradients, or float32 quantised states
         return {"threshold": "float32"} if self.spec.float32_threshold_grad(case) else {}
 
 

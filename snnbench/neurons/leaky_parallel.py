@@ -59,9 +59,9 @@ over the whole (T, B, H) tensor instead of per chunk.
 
 Known departures: with an infinite input, the reference computes ``0 * inf = nan`` in the masked
 matrix and turns every neuron of that sample to NaN on the next step; the fast path keeps the
-other neurons finite. An infinite or NaN upstream gradient on a silent (mem = 0) neuron gives
-NaN through the 0/1 mask, where the reference's relu backward gives 0. Ours returns spikes in the input's dtype (the reference's default ATan
-always returns float32).
+other neurons finite. (An infinite or NaN upstream gradient on a silent (mem = 0) neuron gives
+0 there, as the reference's relu backward does.) Ours returns spikes in the input's dtype (the
+reference's default ATan always returns float32).
 """
 
 from __future__ import annotations
@@ -167,12 +167,12 @@ class DiagonalLeakyParallel(torch.autograd.Function):
             if fused:
                 triton_scan.relu_decay_backward_(d, m, decay, delta[stop] if stop < T else None)
             else:
-                alive = torch.sign(m)                      # the relu mask [mem > 0] as 0/1 (mem >= 0)
-                d.mul_(alive)                              # delta_t without the carried term
-                carried = alive.mul_(decay)                # d [mem_t > 0]: the carried term's factor
+                silent = m <= 0                            # where relu passes no gradient (mem >= 0)
                 for t in reversed(range(start, stop)):
                     if t + 1 < T:
-                        delta[t].addcmul_(carried[t - start], delta[t + 1])
+                        delta[t].addcmul_(decay, delta[t + 1])
+                    delta[t].masked_fill_(silent[t - start], 0.0)   # a select, as relu's backward: a
+                    # non-finite gradient on a silent neuron gives 0 there, not 0 * inf = NaN
             lo = max(start, 1)
             if need_decay and lo < stop:                   # dL/dd = sum_{t>=1} delta_t mem_{t-1}
                 grad_decay += (delta[lo:stop] * mem[lo - 1:stop - 1]).sum(dim=(0, 1))

@@ -16,10 +16,16 @@ _DEFAULT_MULTIPLIER = {1: 0.05, 2: 0.1, 3: 0.3, 4: 0.5, 5: 0.7, 6: 0.9, 7: 0.925
 
 
 def _geometric(count: int, start: float, span: float, multiplier: float, ascending: bool) -> list[float]:
-    """``count`` levels from ``start`` across ``span``, step j of size multiplier**j (normalised)."""
+    """``count`` levels from ``start`` across ``span``, step j of size multiplier**j (normalised).
+
+    The normalising sum adds the terms from the smallest (j = count - 1) to the largest, and the
+    share of levels below the centre is ``floor(levels * (below / whole))``, in that order, as
+    snntorch computes them: another order differs in the last bit for some settings."""
     if count == 0:
         return []
-    total = sum(multiplier ** j for j in range(count))
+    total = 0.0
+    for j in reversed(range(count)):
+        total += multiplier ** j
     room = total / span
     levels, value = [], start
     if ascending:
@@ -36,14 +42,15 @@ def _geometric(count: int, start: float, span: float, multiplier: float, ascendi
 def quant_levels(num_bits: int = 8, uniform: bool = True, thr_centered: bool = True, threshold: float = 1,
                  lower_limit: float = 0, upper_limit: float = 0.2, multiplier: float | None = None) -> torch.Tensor:
     num_levels = 2 << num_bits - 1
-    low = -threshold - threshold * lower_limit
+    low = -(threshold + threshold * lower_limit)
     high = threshold + threshold * upper_limit
     if uniform:
         return torch.linspace(low, high, num_levels, dtype=torch.float32)
     if multiplier is None:
         multiplier = _DEFAULT_MULTIPLIER.get(num_bits, 0.95)
     centre = threshold if thr_centered else 0
-    lower_count = math.floor(num_levels * (centre - low) / (high - low))
+    below = (centre - low) / (high - low)
+    lower_count = math.floor(num_levels * below)
     upper_count = num_levels - lower_count
     levels = _geometric(lower_count, low, centre - low, multiplier, ascending=True)
     levels += _geometric(upper_count, centre, high - centre, multiplier, ascending=False)

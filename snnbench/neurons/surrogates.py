@@ -86,6 +86,54 @@ class Sigmoid(torch.autograd.Function):
         return grad * k * torch.exp(-k * u) / ((torch.exp(-k * u) + 1) ** 2), None
 
 
+class Triangular(torch.autograd.Function):
+    r"""snntorch's "triangular": :math:`\partial S/\partial u = \vartheta_t` below zero and
+    :math:`-\vartheta_t` at or above it (a constant of each sign, as its code computes; ``threshold``
+    is the surrogate's own parameter, not the neuron's)."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, threshold: float) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.threshold = threshold
+        return step(u)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (u,) = ctx.saved_tensors
+        scaled = grad * ctx.threshold
+        return torch.where(u >= 0, -scaled, scaled), None
+
+
+class SpikeRateEscape(torch.autograd.Function):
+    r"""snntorch's "spike_rate_escape": :math:`\partial S/\partial u = k\,e^{-\beta|u - 1|}`."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, beta: float, slope: float) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.beta, ctx.slope = beta, slope
+        return step(u)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (u,) = ctx.saved_tensors
+        return grad * ctx.slope * torch.exp(-ctx.beta * torch.abs(u - 1)), None, None
+
+
+class HeavisideGrad(torch.autograd.Function):
+    r"""snntorch's "heaviside": :math:`\partial S/\partial u = S` (the spike itself)."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor) -> torch.Tensor:
+        out = step(u)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
 def heaviside_no_grad(u: torch.Tensor) -> torch.Tensor:
     """The spike with no gradient at all (snntorch's ``surrogate_disable=True``)."""
     return step(u)
@@ -125,10 +173,25 @@ def sigmoid(slope: float = 25.0) -> SpikeFn:
     return lambda u: Sigmoid.apply(u, slope)
 
 
+def triangular(threshold: float = 1) -> SpikeFn:
+    return lambda u: Triangular.apply(u, threshold)
+
+
+def spike_rate_escape(beta: float = 1, slope: float = 25) -> SpikeFn:
+    return lambda u: SpikeRateEscape.apply(u, beta, slope)
+
+
+def heaviside() -> SpikeFn:
+    return lambda u: HeavisideGrad.apply(u)
+
+
 # The snntorch surrogate names we implement, by the name of snntorch's factory function.
 SNNTORCH_SURROGATES: dict[str, Callable[..., SpikeFn]] = {
     "atan": atan,
     "straight_through_estimator": straight_through_estimator,
     "fast_sigmoid": fast_sigmoid,
     "sigmoid": sigmoid,
+    "triangular": triangular,
+    "spike_rate_escape": spike_rate_escape,
+    "heaviside": heaviside,
 }

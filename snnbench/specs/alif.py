@@ -32,8 +32,17 @@ OPTION_TABLES = {
 }
 REC_KEYS = {
     "Linear": {"bias", "in_features", "out_features"},
-    "Conv2d": {"bias", "in_channels", "out_channels", "kernel_size", "padding", "stride", "dilation"},
+    "Conv2d": {"bias", "in_channels", "out_channels", "kernel_size", "padding", "stride", "dilation", "groups"},
 }
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _two(value) -> tuple[int, int]:
+    """A Conv2d size as (height, width): an int for both, or a pair."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def _number_or_list(value) -> bool:
@@ -242,9 +251,13 @@ class ALIFRecurrentSpec(ALIFSpec):
             if key == "bias":
                 if not isinstance(value, bool):
                     raise case.error("params.rec_connect.bias", f"must be true or false, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "padding" else 1):
-                raise case.error(f"params.rec_connect.{key}", f"must be a {'non-negative' if key == 'padding' else 'positive'} "
-                                 f"integer, got {value!r}")
+                continue
+            least = 0 if key == "padding" else 1
+            pair = key in ("kernel_size", "padding", "stride", "dilation")
+            values = value if pair and isinstance(value, tuple) and len(value) == 2 else (value,)
+            if not all(_is_int(v) and v >= least for v in values):
+                raise case.error(f"params.rec_connect.{key}", f"must be a {'non-negative' if least == 0 else 'positive'} "
+                                 f"integer" + (" or a list of two" if pair else "") + f", got {thaw(value)!r}")
         args = self._rec_args(case, thaw(spec))
         shape = case.sample_shape
         if kind == "Linear":
@@ -260,11 +273,16 @@ class ALIFRecurrentSpec(ALIFSpec):
         if args["in_channels"] != shape[0] or args["out_channels"] != shape[0]:
             raise case.error("params.rec_connect", f"in_channels and out_channels must be the sample's channels "
                              f"({shape[0]}), got {args['in_channels']} and {args['out_channels']}")
-        k, pad, stride, dil = args["kernel_size"], args.get("padding", 0), args.get("stride", 1), args.get("dilation", 1)
-        out_hw = [(n + 2 * pad - dil * (k - 1) - 1) // stride + 1 for n in shape[1:]]
+        groups = args.get("groups", 1)
+        if shape[0] % groups:
+            raise case.error("params.rec_connect.groups", f"must divide the channels ({shape[0]}), got {groups}")
+        k, pad, stride, dil = (_two(args.get(key, default)) for key, default in
+                               (("kernel_size", 1), ("padding", 0), ("stride", 1), ("dilation", 1)))
+        out_hw = [(n + 2 * p - d * (kk - 1) - 1) // st + 1 for n, kk, p, st, d in zip(shape[1:], k, pad, stride, dil)]
         if out_hw != list(shape[1:]):
             raise case.error("params.rec_connect", f"the convolution maps {list(shape[1:])} to {out_hw}; the recurrent "
-                             f"output must keep the sample shape (e.g. padding = {dil * (k - 1) // 2} with stride 1)")
+                             f"output must keep the sample shape (e.g. padding = {[d * (kk - 1) // 2 for kk, d in zip(k, dil)]}"
+                             " with stride 1)")
 
     @staticmethod
     def _rec_args(case: Case, spec: dict) -> dict:
@@ -317,17 +335,16 @@ class ALIFRecurrentSpec(ALIFSpec):
         if spec["type"] == "Linear":
             rows, k, n = case.batch * math.prod(case.sample_shape[:-1]), args["in_features"], args["out_features"]
         else:
-            kernel = args["kernel_size"]
-            kk = kernel * kernel if isinstance(kernel, int) else math.prod(kernel)
+            kk = math.prod(_two(args["kernel_size"]))
             rows = case.batch * math.prod(case.sample_shape[1:])
-            k, n = args["in_channels"] * kk, args["out_channels"]
+            k, n = args["in_channels"] // args.get("groups", 1) * kk, args["out_channels"]
         products = [MatMul(rows, k, n, repeat=steps)]
         if mode == "train":
             products += [MatMul(rows, n, k, repeat=steps), MatMul(n, steps * rows, k)]
         return products
 
     def _rec_connect(self, case: Case, spec: dict, ours: bool):
-        args = self._rec_args(case, spec)
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in self._rec_args(case, spec).items()}
         if ours:
             return (native_alif.LinearConnect if spec["type"] == "Linear" else native_alif.Conv2dConnect)(**args)
         return getattr(torch.nn, spec["type"])(**args)

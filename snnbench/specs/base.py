@@ -114,6 +114,15 @@ class NeuronSpec:
                               what="input and outputs")
 
 
+def check_learnable(case: Case, key: str, flag: str, default: Any) -> None:
+    """A value the reference turns into a parameter when ``flag`` is set must be a float: an
+    integer becomes an integer tensor, which cannot require gradients (the reference raises)."""
+    value = case.params.get(key, default)
+    if case.params.get(flag) and isinstance(value, int) and not isinstance(value, bool):
+        raise case.error(f"params.{key}", f"integer {value} with {flag} = true: the reference raises (an integer "
+                         f"tensor cannot require gradients); write {float(value)}")
+
+
 def random_state(case: Case, shape: tuple[int, ...], dtype: torch.dtype, device: str,
                  names: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """One seeded initial state tensor per name, each of ``shape`` (zeros for initial_state = zeros)."""

@@ -13,7 +13,7 @@ import torch
 
 from snnbench.cases import Case, thaw
 from snnbench.specs import snntorch_options
-from snnbench.specs.base import SEQUENCE, NeuronSpec
+from snnbench.specs.base import SEQUENCE, NeuronSpec, check_learnable
 
 FLAGS = ("bias", "surrogate_disable", "learn_beta", "learn_threshold", "learn_graded_spikes_factor",
          "weight_hh_enable")
@@ -72,6 +72,8 @@ class LeakyParallelSpec(NeuronSpec):
             raise case.error("params.dropout", f"must be a number in [0, 1], got {dropout!r}")
         for key, value in p.items():
             snntorch_options.validate(case, key, value)
+        check_learnable(case, "threshold", "learn_threshold", 1.0)
+        check_learnable(case, "graded_spikes_factor", "learn_graded_spikes_factor", 1.0)
 
     def findings(self, case: Case) -> list[str]:
         p = case.params

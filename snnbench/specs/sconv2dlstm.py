@@ -50,13 +50,16 @@ class SConv2dLSTMSpec(SnntorchCellSpec):
             size = self._pair(case, key, p[key])
             if any(s < 1 for s in size):
                 raise case.error(f"params.{key}", f"must be positive, got {thaw(p[key])!r}")
-            if height % size[0] or width % size[1]:
-                raise case.error(f"params.{key}", f"pool size {thaw(p[key])!r} must divide the image size "
-                                                  f"{height}x{width}")
+            if size[0] > height or size[1] > width:
+                raise case.error(f"params.{key}", f"pool size {thaw(p[key])!r} is larger than the image "
+                                                  f"{height}x{width} (no pooled output)")
         threshold = p.get("threshold", 1.0)
+        if isinstance(threshold, tuple) and len(threshold) == 1:
+            threshold = threshold[0]
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            raise case.error("params.threshold", "must be a number (a list would broadcast over the "
-                                                 "image's last axis W in the reference, not over channels)")
+            raise case.error("params.threshold", "must be a number or a one-element list (a longer list would "
+                                                 "broadcast over the image's last axis W in the reference, not over "
+                                                 "channels)")
         self.validate_common(case)
 
     @staticmethod
@@ -70,12 +73,20 @@ class SConv2dLSTMSpec(SnntorchCellSpec):
     def findings(self, case: Case) -> list[str]:
         p = case.params
         notes = ["gates are split in the order i, f, o, g (nn.LSTMCell's order is i, f, g, o)"]
+        height, width = case.sample_shape[1:]
         for key in ("max_pool", "avg_pool"):
+            size = p.get(key, 0)
+            if size and any(n % k for n, k in zip((height, width), self._pair(case, key, size))):
+                notes.append(f"{key} {thaw(size)!r} does not divide the image {height}x{width}: the pooling floors "
+                             "(the last rows or columns never reach a spike)")
             if p.get(key, 0) and p.get("reset_mechanism", "none") != "none":
                 notes.append(f"with {key} the reset comes from the unpooled mem but spikes from the pooled "
                              f"mem: neurons are reset without an emitted spike, and spikes do not reset")
         if p.get("state_quant"):
-            notes.append("state_quant returns float32 syn and mem (its levels are float32) in float64 runs")
+            notes.append("state_quant returns float32 syn and mem (its levels are float32) in float64 runs, so "
+                         "every gradient carries float32 rounding (judged at float32 tolerance)"
+                         + ("; with reset 'zero' the reference's two convolutions of a step are rounded "
+                            "separately" if p.get("reset_mechanism") == "zero" else ""))
         return notes + self.common_findings(case, twice="the convolution")
 
     def plain_params(self, case: Case) -> dict:

@@ -41,6 +41,10 @@ class SLSTMSpec(SnntorchCellSpec):
         if p["input_size"] != p["hidden_size"]:
             notes.append("reference zeroes syn and mem on every call because input_size != hidden_size "
                          "(it compares the state's shape with the input's): no recurrence, no reset")
+        if p.get("state_quant"):
+            notes.append("state_quant returns float32 syn and mem, so the reference cannot run float64 even with "
+                         "input_size == hidden_size (its next LSTMCell step raises on the dtype mismatch); a "
+                         "single step runs, its gradients carrying float32 rounding (judged at float32 tolerance)")
         return notes + self.common_findings(case, twice="the LSTM cell")
 
     def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):

@@ -13,7 +13,7 @@ import torch
 
 from snnbench.cases import Case, thaw
 from snnbench.specs import snntorch_options
-from snnbench.specs.base import CELL, NeuronSpec, random_state
+from snnbench.specs.base import CELL, NeuronSpec, check_learnable, random_state
 
 
 class SnntorchCellSpec(NeuronSpec):
@@ -36,6 +36,7 @@ class SnntorchCellSpec(NeuronSpec):
             raise case.error("params.reset_mechanism", f"must be 'subtract', 'zero' or 'none', got {reset!r}")
         for key, value in case.params.items():
             snntorch_options.validate(case, key, value)
+        check_learnable(case, "threshold", "learn_threshold", 1.0)
 
     def common_findings(self, case: Case, twice: str) -> list[str]:
         """Findings both LSTMs share; ``twice`` names what the reference runs twice for reset 'zero'."""
@@ -49,9 +50,9 @@ class SnntorchCellSpec(NeuronSpec):
             notes.append("in float64 runs the reference's reset signal is float32, so reset * threshold and the "
                          "threshold's gradient through it are computed in float32 (judged at float32 tolerance)")
         if self.float32_surrogate_grad(case):
-            notes.append("in float64 runs the reference's sigmoid surrogate multiplies the spikes' float32 gradient "
-                         "by its slope in float32 (grad_input * slope), so every gradient through the spikes "
-                         "carries float32 rounding (judged at float32 tolerance)")
+            notes.append(f"in float64 runs the reference's {p['spike_grad']['type']} surrogate multiplies the spikes' "
+                         "float32 gradient by its parameter in float32 (grad_input * slope or threshold), so every "
+                         "gradient through the spikes carries float32 rounding (judged at float32 tolerance)")
         threshold = p.get("threshold", 1.0)
         if isinstance(threshold, (int, float)) and threshold >= 1.0:
             notes.append("mem = o*tanh(c) < 1, so a threshold >= 1 can never be crossed")
@@ -61,10 +62,13 @@ class SnntorchCellSpec(NeuronSpec):
     def float32_threshold_grad(case: Case) -> bool:
         return bool(case.params.get("learn_threshold")) and case.params.get("reset_mechanism") == "subtract"
 
-    @staticmethod
-    def float32_surrogate_grad(case: Case) -> bool:
+    # snntorch surrogates whose backward multiplies the spikes' float32 gradient by a scalar first
+    FLOAT32_BACKWARD = ("sigmoid", "spike_rate_escape", "triangular")
+
+    @classmethod
+    def float32_surrogate_grad(cls, case: Case) -> bool:
         spike_grad = case.params.get("spike_grad")
-        return isinstance(spike_grad, Mapping) and spike_grad.get("type") == "sigmoid" \
+        return isinstance(spike_grad, Mapping) and spike_grad.get("type") in cls.FLOAT32_BACKWARD \
             and not case.params.get("surrogate_disable")
 
     def constructor_kwargs(self, case: Case, device: str, ours: bool) -> dict:
