@@ -97,7 +97,8 @@ def compare(
             bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['dtype']}: "
                                                  f"{record['verdict']}")
 
-        report = runner.run_compare(selected, dtype_names, device, chosen, on_result=advance)
+        report = runner.run_compare(selected, dtype_names, device, chosen, on_result=advance,
+                                    skipped=runner.unavailable_neurons(neurons))
     path = results.save(report, json_path or results.default_path("compare"))
     render.print_compare(report, console, str(path))
     raise typer.Exit(runner.exit_code(report))
@@ -155,7 +156,9 @@ def bench(
         def advance(record: dict) -> None:
             bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['mode']}")
 
-        report = bench_runner.run(selected, options, on_result=advance)
+        report = bench_runner.run(selected, options, on_result=advance,
+                                  **({"skipped_neurons": skipped} if (skipped := runner.unavailable_neurons(neurons))
+                                     else {}))
     path = results.save(report, json_path or results.default_path("bench"))
     bench_render.print_bench(report, console, str(path))
 
@@ -253,6 +256,33 @@ def profile(
 
 @app.command()
 @handled
+def audit(
+    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/audit-*.json)"),
+    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as markdown here"),
+) -> None:
+    """Where each reference departs from its documentation, measured on the installed release."""
+    from snnbench import audit as audit_mod
+    from snnbench import render, results, runner
+
+    device = runner.check_device(device)
+    names = runner.available_neurons(neurons)
+    with progress_bar() as bar:
+        task = bar.add_task("audit", total=None, current="")
+
+        def advance(record: dict) -> None:
+            bar.update(task, advance=1, current=record["departure"])
+
+        report = audit_mod.run_audit(names, device, on_result=advance, skipped=runner.unavailable_neurons(neurons))
+    path = results.save(report, json_path or results.default_path("audit"))
+    render.print_audit(report, console, str(path))
+    if markdown_path is not None:
+        results.write_text(render.audit_markdown(report), markdown_path)
+
+
+@app.command()
+@handled
 def fuzz(
     neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
     seed: int = typer.Option(0, "--seed", help="the same seed draws the same cases"),
@@ -268,7 +298,7 @@ def fuzz(
     from snnbench import render, results, runner, specs
     from snnbench.fuzz import run as fuzz_run
 
-    names = specs.resolve(neurons)
+    names = runner.available_neurons(neurons)
     if not budget > 0 or budget != budget or budget == float("inf"):
         raise SnnbenchError(f"--budget must be a positive number of seconds, got {budget}")
     if impl == "reference":

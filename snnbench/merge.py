@@ -37,7 +37,7 @@ def merge(reports: list[dict], sources: list[str]) -> dict:
         if report["kind"] != kind:
             raise ReportError(f"{source} is a {report['kind']} report but {sources[0]} is a {kind} "
                               "report: merge joins reports of the same kind")
-    merged_results = _join([(s, r["results"]) for r, s in zip(reports, sources)], results.RECORD_KEYS[kind], "result")
+    merged_results = _join([(s, r["results"]) for r, s in zip(reports, sources)], results.MERGE_KEYS[kind], "result")
     environments: list[dict] = []
     for report in reports:
         environments.extend(report.get("environments") or [report["environment"]])

@@ -136,6 +136,8 @@ def print_compare(report: dict, console: Console, path: str | None = None) -> No
         console.print("[bold]Reference behaviour that departs from its documentation[/bold]")
         for neuron, note in notes:
             console.print(Text(f"  {neuron}: ", style="dim") + Text(note), highlight=False)
+    for neuron, why in (report.get("skipped_neurons") or {}).items():
+        console.print(Text(f"{neuron}: skipped: {why}", style="cyan"), highlight=False)
     counts = verdict_counts(report["results"])
     summary = ", ".join(f"[{VERDICT_STYLE.get(k, '')}]{v} {k}[/]" for k, v in counts.items())
     env = report.get("environment", {})
@@ -192,6 +194,8 @@ def print_catalog(rows: list[dict], installed: list[dict], console: Console) -> 
 def print_report(report: dict, console: Console, path: str | None = None) -> None:
     if report["kind"] == "compare":
         print_compare(report, console, path)
+    elif report["kind"] == "audit":
+        print_audit(report, console, path)
     elif report["kind"] == "fuzz":
         print_fuzz(report, console, path)
     else:
@@ -203,6 +207,8 @@ def print_report(report: dict, console: Console, path: str | None = None) -> Non
 def markdown(report: dict) -> str:
     if report["kind"] == "compare":
         return compare_markdown(report)
+    if report["kind"] == "audit":
+        return audit_markdown(report)
     if report["kind"] == "fuzz":
         lines = ["| neuron | cases | verdicts | failed |", "|---|---|---|---|"]
         for run in report["runs"]:
@@ -231,3 +237,45 @@ def print_fuzz(report: dict, console: Console, path: str | None = None) -> None:
     console.print(Text(f"{len(report['results'])} failure(s)" if report["results"] else "no failure"))
     if path:
         console.print(Text(f"report: {path}"), soft_wrap=True)
+
+
+AUDIT_STYLE = {True: "bold yellow", False: "green", None: "dim"}
+
+
+def print_audit(report: dict, console: Console, path: str | None = None) -> None:
+    """One block per departure: its id and neuron, whether the installed release shows it, and the
+    measured effect (lines wrap between words, never inside an id)."""
+    env = report.get("environment", {})
+    console.print(Text(f"snnbench audit: snntorch {env.get('snntorch')}, sinabs {env.get('sinabs')}", style="bold"))
+    for r in report["results"]:
+        shown = {True: "departs", False: "as documented", None: "absent"}[r["holds"]]
+        console.print(Text(f"{r['departure']}", style="bold") + Text(f"  {r['neuron']}  ")
+                      + Text(shown, style=AUDIT_STYLE[r["holds"]]))
+        if r["holds"]:
+            console.print(Padding(Text("documented: ", style="dim") + Text(r["documented"]), (0, 0, 0, 2), expand=False))
+        effect = (r.get("effect") or {}).get("summary") or ""
+        how = f" ({r['method']}" + (f", case {r['case']}" if r.get("case") else "") + ")"
+        console.print(Padding(Text("effect: ", style="dim") + Text(effect) + Text(how, style="dim"), (0, 0, 0, 2),
+                              expand=False))
+    from snnbench.audit import measured
+
+    departing = sum(r["holds"] is True for r in report["results"])
+    console.print(Text(f"{len(report['results'])} departures: {departing} shown by the installed release, "
+                       f"{measured(report)} with a measured effect"))
+    for neuron, why in (report.get("skipped_neurons") or {}).items():
+        console.print(Text(f"{neuron}: skipped: {why}", style="cyan"))
+    if path:
+        console.print(Text(f"report: {path}"), soft_wrap=True)
+
+
+def audit_markdown(report: dict) -> str:
+    env = report.get("environment", {})
+    lines = [f"Audit of snntorch {env.get('snntorch')} and sinabs {env.get('sinabs')} (snnbench "
+             f"{report.get('snnbench')}).", "",
+             "| departure | neuron | installed release | documented | measured effect |", "|---|---|---|---|---|"]
+    for r in report["results"]:
+        shown = {True: "departs", False: "as documented", None: "absent"}[r["holds"]]
+        effect = ((r.get("effect") or {}).get("summary") or "") + f" ({r['method']})"
+        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in (r["departure"], r["neuron"], shown,
+                                                                        r["documented"], effect)) + " |")
+    return "\n".join(lines) + "\n"

@@ -55,7 +55,19 @@ Schema history (``schema_version``):
    ``non_finite`` (their count). New kind "fuzz" (``snnbench fuzz``): ``results`` holds one record
    per failure found ({neuron, case, impl, case_file, reason, case_spec}), and the report adds
    ``runs`` ([{neuron, cases, refused, verdicts: {dtype: {verdict: count}}, seconds, failed}]),
-   ``seed``, ``budget_s``, ``impl`` and ``dtypes``.
+   ``seed``, ``budget_s``, ``impl`` and ``dtypes``. Compare records gain ``judged_spike_rate``
+   (the judged implementation's), and ``impl_info`` of ours gains ``documented`` (the departures
+   ours ran as documented: those the installed reference does not show). Compare and bench
+   reports gain ``skipped_neurons`` ({neuron: why}) where 'all' left out a neuron the installed
+   libraries lack. New kind "audit" (``snnbench audit``): one record per departure of
+   snnbench/departures/records.toml: {neuron, departure, library, version, documented, actual,
+   holds (its probe on the installed library: true, false, or null where the neuron or feature is
+   absent), method ("ours with the documented behaviour vs the reference", "measured on the
+   reference", "probe", "not shown", "absent"), case and case_spec (for the first method), dtype,
+   effect ({summary, and for the first method spike_rate {documented, actual},
+   first_divergent_step, fields {name: max abs}, gradients {name: max rel}, verdict, reason; for a
+   measure its value})}. Compare records gain ``release`` (the installed references, e.g. "snntorch 0.7.0, sinabs
+   1.2.10"): ``merge`` keeps records of different releases apart.
 
 Reading: a file with a newer schema than this version knows is refused with one line; older
 versions are upgraded step by step by the functions in ``UPGRADES``.
@@ -75,7 +87,7 @@ from snnbench import __version__
 from snnbench.errors import ReportError
 
 SCHEMA_VERSION = 2
-KINDS = ("compare", "bench", "fuzz")
+KINDS = ("compare", "bench", "fuzz", "audit")
 REPORTS_DIR = Path("reports")
 
 # What identifies a record of each kind (no two records of one report share it).
@@ -83,6 +95,9 @@ COMPARE_KEY = ("neuron", "case", "device", "dtype", "impl")
 BENCH_KEY = ("neuron", "case", "device", "dtype", "mode", "impl")
 COMPARISON_KEY = ("neuron", "case", "device", "dtype", "mode", "impl")
 RECORD_KEYS = {"compare": COMPARE_KEY, "bench": BENCH_KEY}
+# merge keeps records of the same case from different releases of a reference apart (a release matrix)
+MERGE_KEYS = {"compare": COMPARE_KEY + ("release",), "bench": BENCH_KEY, "fuzz": ("neuron", "case", "release"),
+              "audit": ("neuron", "departure", "version")}
 
 
 def _upgrade_1(report: dict) -> dict:
@@ -194,7 +209,8 @@ def load(path: str | Path, kind: str | None = None) -> dict:
         raise ReportError(f"{path}: malformed report: 'results' must be a list of records")
     required = {"compare": ("neuron", "case", "device", "dtype", "verdict"),
                 "bench": ("neuron", "case", "device", "dtype", "mode", "impl", "samples_s", "median_s"),
-                "fuzz": ("neuron", "case", "case_file", "reason")}[report["kind"]]
+                "fuzz": ("neuron", "case", "case_file", "reason"),
+                "audit": ("neuron", "departure", "holds", "method", "effect")}[report["kind"]]
     for i, record in enumerate(results):
         missing = [k for k in required if k not in record]
         if missing:

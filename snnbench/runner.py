@@ -44,15 +44,32 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
     return index, count
 
 
+def available_neurons(neurons: list[str]) -> list[str]:
+    """The named neurons ('all' expanded) that the installed libraries serve. One named outright
+    that is not served is an error; inside 'all' it is left out (``unavailable_neurons`` says why)."""
+    names, missing = specs.available(specs.resolve(neurons))
+    for name, why in missing.items():
+        if name in neurons:
+            raise SnnbenchError(f"{name}: {why}")
+    if not names:
+        raise SnnbenchError("none of the named neurons is served by the installed libraries: "
+                            + "; ".join(missing.values()))
+    return names
+
+
+def unavailable_neurons(neurons: list[str]) -> dict[str, str]:
+    """The neurons of 'all' that the installed libraries do not serve, and why."""
+    return specs.available(specs.resolve(neurons))[1]
+
+
 def collect_cases(neurons: list[str], case_names: list[str] | None, case_file: Path | None,
                   seed: int | None = None, bench_only: bool = False,
                   shard: tuple[int, int] | None = None) -> list[Case]:
     """The cases to run: a case file's, or each neuron's standard ones (for a bench, those marked
     ``bench = true``); filtered by name."""
-    names = specs.resolve(neurons)
+    names = available_neurons(neurons)
     if case_file is not None:
-        loaded = specs.load_cases(case_file)
-        pool = [c for c in loaded if c.neuron in names]
+        pool = specs.load_cases(case_file, names)
         where = str(case_file)
         if not pool:
             raise SnnbenchError(f"{case_file}: no cases for {', '.join(names)}")
@@ -98,9 +115,10 @@ def check_user_implementations(selected: list[Case], chosen: dict[str, list]) ->
 
 def run_compare(selected: list[Case], dtype_names: list[str], device: str,
                 chosen: dict[str, list] | None = None,
-                on_result: Callable[[dict], None] | None = None) -> dict:
+                on_result: Callable[[dict], None] | None = None, skipped: dict[str, str] | None = None) -> dict:
     """Every selected case, dtype and implementation (``chosen``: neuron -> implementations; ours
-    by default), judged against the reference."""
+    by default), judged against the reference. ``skipped``: neurons left out, and why (the
+    report's ``skipped_neurons``)."""
     records = []
     for case in selected:
         reference = implementations.reference(case.neuron)
@@ -111,7 +129,8 @@ def run_compare(selected: list[Case], dtype_names: list[str], device: str,
                 records.append(record)
                 if on_result:
                     on_result(record)
-    return results.new_report("compare", env.collect(device), records)
+    return results.new_report("compare", env.collect(device), records,
+                              **({"skipped_neurons": skipped} if skipped else {}))
 
 
 def exit_code(report: dict) -> int:

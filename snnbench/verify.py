@@ -42,7 +42,7 @@ from typing import Any, Iterator
 
 import torch
 
-from snnbench import cases, inputs
+from snnbench import cases, env, inputs
 from snnbench.cases import DEFAULT_TOLERANCES, Case, Tolerance
 from snnbench.errors import Unsupported
 from snnbench.implementations.base import EVERY_STEP, LAST_STEP, Implementation
@@ -190,6 +190,7 @@ def compare(case: Case, dtype_name: str, device: str, judged: Implementation,
     record: dict[str, Any] = {
         "neuron": case.neuron, "case": case.name, "device": device, "dtype": dtype_name,
         "impl": judged.name, "impl_info": judged.info(),
+        "release": f"snntorch {env.version_of('snntorch')}, sinabs {env.version_of('sinabs')}",
         "verdict": "error", "reason": "", "spike_rate": None,
         "forward": {}, "stepwise": {}, "backward": {}, "borderline_flips": 0,
         "compared": {}, "not_compared": {},
@@ -258,6 +259,8 @@ def _compare_into(record, case: Case, dtype: torch.dtype, device: str, tol: Tole
         spikes = ref[spec.spike_field].detach()
         rate = float((spikes != 0).to(torch.float64).mean())
         record["spike_rate"] = rate
+        judged_spikes = ours[spec.spike_field].detach()
+        record["judged_spike_rate"] = float((judged_spikes != 0).to(torch.float64).mean()) if judged_spikes.numel() else None
         for f in exposed:
             if ref[f].dtype != ours[f].dtype and judged.kind == "native":
                 record["findings"].append(f"reference returns {f} as {str(ref[f].dtype).replace('torch.', '')} "
@@ -334,13 +337,51 @@ def _compare_into(record, case: Case, dtype: torch.dtype, device: str, tol: Tole
                           list(ref_grads))
             truth.judge(record, ref_seen, ours_seen, ref_grads, judged_grads, spec.spike_field)
         _judge(record, free, record["stepwise"], first_borderline, rate)
-        if record["verdict"] == "fail" and judged.kind != "native" and record["findings"]:
-            record["hint"] = ("the reference departs from its documentation in this case (see its findings): "
-                              "an implementation of the documented behaviour fails here")
+        if record["verdict"] == "fail" and judged.kind == "user":
+            _hint(record, case, dtype, device, judged, reference.weights(ref_module), x, state0, view, upstream,
+                  list(ref_grads), ours_seen, judged_grads, tol)
     finally:
         reference.cleanup(ref_module)
         if module is not None:
             judged.cleanup(module)
+
+
+def run_and_differentiate(impl: Implementation, case: Case, dtype, device: str, weights, x, state0, view, upstream,
+                          names: list[str]) -> tuple[Trace, dict]:
+    """Build ``impl`` with ``weights`` in ``dtype``, run it on ``x`` (cast) from ``state0``: the
+    fields seen (``view``: field -> the steps compared) and the gradients of the same loss with
+    respect to the input and the parameters ``names``."""
+    module = impl.build(case, dtype, device, weights)
+    try:
+        x = x.detach().to(dtype).requires_grad_(True)
+        trace = impl.run(module, x, {k: v.to(dtype) for k, v in state0.items()})
+        seen = {f: trace[f][view[f]] for f in view}
+        params = impl.parameters(module)
+        grads = _gradients(_loss(seen, upstream), {"input": x, **{k: params.get(k) for k in names if k != "input"}})
+        return {f: v.detach() for f, v in seen.items()}, grads
+    finally:
+        impl.cleanup(module)
+
+
+def documented_matches(case: Case, dtype: torch.dtype, device: str, judged: Implementation, candidates: list[str],
+                       weights, x, state0, view, upstream, names, judged_seen, judged_grads, tol: Tolerance) -> list[str]:
+    """The departures (of ``candidates``) whose documented behaviour the judged implementation
+    computes: ours run with it gives the judged fields and gradients within tolerance."""
+    from snnbench import implementations
+
+    native = implementations.native(case.neuron)
+    matches = []
+    for departure_id in candidates:
+        try:
+            seen, grads = run_and_differentiate(native.documented_variant({departure_id}), case, dtype, device,
+                                                weights, x, state0, view, upstream, names)
+        except Exception:               # ours cannot run this documented variant here: no claim
+            continue
+        fields_equal = all(field_diff(judged_seen[f], seen[f], tol)["mismatches"] == 0 for f in seen)
+        grads_equal = all(grad_diff(judged_grads.get(k), grads.get(k), tol)["ok"] for k in grads)
+        if fields_equal and grads_equal:
+            matches.append(departure_id)
+    return matches
 
 
 TRUTH_FACTOR = 3.0     # how much further from the float64 truth than the reference a float32 result may be
@@ -370,17 +411,8 @@ class Truth:
         self.view, self.upstream, self.names = view, upstream, names
 
     def _run(self, dtype):
-        module = self.native.build(self.case, dtype, self.device, self.weights)
-        try:
-            x = self.x.detach().to(dtype).requires_grad_(True)
-            trace = self.native.run(module, x, {k: v.to(dtype) for k, v in self.state0.items()})
-            seen = {f: trace[f][self.view[f]] for f in self.view}
-            params = self.native.parameters(module)
-            grads = _gradients(_loss(seen, self.upstream),
-                               {"input": x, **{k: params.get(k) for k in self.names if k != "input"}})
-            return {f: v.detach() for f, v in seen.items()}, grads
-        finally:
-            self.native.cleanup(module)
+        return run_and_differentiate(self.native, self.case, dtype, self.device, self.weights, self.x, self.state0,
+                                     self.view, self.upstream, self.names)
 
     def judge(self, record, ref_seen, judged_seen, ref_grads, judged_grads, spike_field: str) -> None:
         """Measure the reference, ours and the judged implementation against the truth (the
@@ -441,6 +473,27 @@ def _abs_error(value: torch.Tensor, truth: torch.Tensor) -> float:
 def _rel_error(value: torch.Tensor | None, truth: torch.Tensor | None) -> float:
     diff = grad_diff(value, truth, DEFAULT_TOLERANCES["float64"])
     return diff["max_rel"]
+
+
+def _hint(record, case, dtype, device, judged, weights, x, state0, view, upstream, names, judged_seen, judged_grads,
+          tol) -> None:
+    """Where a user's implementation fails in a case in which the reference departs from its
+    documentation: say so, and name the departures whose documented behaviour it computes."""
+    from snnbench import departures
+
+    applying = [i for i in judged.spec.departures(case) if departures.holds(i)]
+    if not applying:
+        return
+    switchable = [i for i in applying if departures.get(i).documented_switch]
+    matches = documented_matches(case, dtype, device, judged, switchable, weights, x, state0, view, upstream,
+                                 names, judged_seen, judged_grads, tol)
+    record["documented_match"] = matches
+    if matches:
+        record["hint"] = ("it computes what the documentation says where the reference departs from it: "
+                          + "; ".join(departures.finding(i) for i in matches))
+    else:
+        record["hint"] = ("the reference departs from its documentation in this case ("
+                          + ", ".join(applying) + "): an implementation of the documented behaviour fails here")
 
 
 def _why_not(judged: Implementation) -> str:

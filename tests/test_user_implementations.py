@@ -148,6 +148,8 @@ def test_surrogate_from_the_documentation_fails_on_gradients_alone(user_path):
         assert all(d["mismatches"] == 0 for d in r["forward"].values())
         assert all(d["mismatches"] == 0 for d in r["stepwise"].values())
         assert not r["backward"]["input"]["ok"]
+        # ours with the page's slope computes the same: the hint names that departure
+        assert r["documented_match"] == ["default-spike-fn-atan-slope"], r.get("hint")
 
 
 NO_RELU = """
@@ -201,7 +203,8 @@ reset_mechanism = "subtract"
     assert result.exit_code == 1
     (r,) = report(out)
     assert r["verdict"] == "fail" and "documentation" in r["hint"]
-    assert any("input_size != hidden_size" in f for f in r["findings"])
+    assert r["documented_match"] == ["slstm-state-zeroing"]
+    assert any(f.startswith("slstm-state-zeroing: ") for f in r["findings"])
 
 
 # ---- sinabs drop-ins ---------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ def print_bench(report: dict, console: Console, path: str | None = None) -> None
     console.print(results_table(report))
     if report.get("comparisons"):
         console.print(comparisons_table(report))
+    for neuron, why in (report.get("skipped_neurons") or {}).items():
+        console.print(Text(f"{neuron}: skipped: {why}", style="cyan"), highlight=False)
     notes = _notes(report)
     noisy = [n.split(": noisy")[0] for n in notes if ": noisy:" in n]
     for note in notes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from snnbench import __version__
+from snnbench import __version__, departures
 from snnbench.implementations.base import Implementation, load_weights, trainable
 from snnbench.specs.base import Trace
 
@@ -21,20 +21,41 @@ class NativeImplementation(Implementation):
     kind = "native"
     can_step = True
     native_class: type = None
+    documented: frozenset[str] = frozenset()     # departures to run as their documentation says
+
+    def documented_variant(self, documented) -> "NativeImplementation":
+        """Ours with these departures run as documented (``audit`` judges it against the reference)."""
+        variant = type(self)(self.spec)
+        variant.native_class = self.native_class
+        variant.documented = frozenset(documented)
+        return variant
+
+    @property
+    def name(self) -> str:
+        return "native" if not self.documented else "native (documented: " + ", ".join(sorted(self.documented)) + ")"
 
     def info(self) -> dict[str, Any]:
         cls = self.native_class
         return {"name": self.name, "kind": self.kind, "class": f"{cls.__module__}:{cls.__qualname__}",
-                "version": __version__}
+                "version": __version__, "documented": sorted(self.switches())}
 
     def _names(self) -> dict[str, str]:
         return {canonical: canonical for canonical in self.spec.parameters}
 
+    def switches(self) -> frozenset[str]:
+        """The departures ours runs as documented: those asked for, and those with a switch that
+        the installed reference does not show (so ours matches whatever release is installed)."""
+        return self.documented | departures.switches_for_installed(self.spec.name)
+
     def build(self, case, dtype, device, weights=None) -> torch.nn.Module:
-        module = self.native_class(**self.spec.constructor_kwargs(case, device, ours=True))
+        documented = self.switches()
+        kwargs = self.spec.constructor_kwargs(case, device, ours=True, documented=documented)
+        module = self.native_class(**kwargs, **({"documented": documented} if documented else {}))
         module = module.to(device=device, dtype=dtype)
         if weights is not None:
-            load_weights(module, weights, self._names(), "ours")
+            # a weight whose documented initial value differs (a per-neuron beta, say) keeps it
+            keep = getattr(module, "documented_weights", set())
+            load_weights(module, {k: v for k, v in weights.items() if k not in keep}, self._names(), "ours")
         return module
 
     def parameters(self, module) -> dict[str, torch.Tensor]:

@@ -36,21 +36,22 @@ class SnntorchCellReference(SnntorchReference):
     """SLSTM and SConv2dLSTM: ``spk, syn, mem = m(x_t, syn, mem)``, or the held state with init_hidden."""
 
     def run_reference(self, module, x, state0) -> Trace:
+        """Both states are always passed (0.7.0 keeps no state without init_hidden; later releases
+        would reuse the stored one), and read from the call's return; with init_hidden they are set
+        on the module and read back from it (every release keeps .spk, .syn, .mem then)."""
         spikes, syns, mems = [], [], []
+        syn, mem = state0["syn"], state0["mem"]
         if module.init_hidden:
-            module.syn, module.mem = state0["syn"], state0["mem"]
-            syn = mem = None
-        else:
-            syn, mem = state0["syn"], state0["mem"]
+            module.syn, module.mem = syn, mem
         for t in range(x.shape[0]):
             if module.init_hidden:
                 module(x[t])
+                spk, syn, mem = module.spk, module.syn, module.mem
             else:
-                _, syn, mem = module(x[t], syn, mem)
-            # The states the module itself holds after the step: what the next step will read.
-            spikes.append(module.spk)
-            syns.append(module.syn)
-            mems.append(module.mem)
+                spk, syn, mem = module(x[t], syn, mem)
+            spikes.append(spk)
+            syns.append(syn)
+            mems.append(mem)
         return {"spk": torch.stack(spikes), "syn": torch.stack(syns), "mem": torch.stack(mems)}
 
     def gradient_precision(self, case: Case, dtype: str) -> dict[str, str]:

@@ -77,8 +77,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snnbench.neurons.sinabs_functions import (MaxSpike, MembraneReset, MembraneSubtract, MultiSpike,
-                                               SingleExponential, SingleSpike)
+from snnbench.neurons.sinabs_functions import (Heaviside, MaxSpike, MembraneReset, MembraneSubtract, MultiSpike,
+                                               SingleExponential, SingleSpike, spike)
 
 
 class ALIFState(NamedTuple):
@@ -99,18 +99,46 @@ class ALIFParams(NamedTuple):
     surrogate: Callable
     min_v_mem: Optional[float]
     norm_input: bool
+    documented: frozenset = frozenset()    # departures run as documented (snnbench/departures)
+
+
+# the departures ours can run as documented (alif_step; the fused path runs the code's behaviour)
+SWITCHES = ("alif-membrane-subtract-adaptive", "alif-b-not-zeroed", "singlespike-fires-at-equal",
+            "alif-synaptic-formula", "alif-norm-input-writeback", "membrane-reset-adds-everywhere",
+            "spike-fn-no-threshold-grad", "heaviside-window-absolute")
 
 
 def alif_step(x: torch.Tensor, state: ALIFState, p: ALIFParams) -> tuple[torch.Tensor, ALIFState]:
-    """One step from the total input current ``x`` (B, ...) and the previous state."""
-    i_syn = x if p.alpha_syn is None else p.alpha_syn * (state.i_syn + x)
+    """One step from the total input current ``x`` (B, ...) and the previous state (the module
+    docstring's equations). With departures in ``p.documented``, as their documentation says:
+    ``alif-synaptic-formula``: i = alpha_syn i (1 - alpha_syn) + x; ``alif-norm-input-writeback``:
+    the normalised current drives v but i_syn keeps the filtered value;
+    ``alif-membrane-subtract-adaptive``: MembraneSubtract() subtracts b0, not B;
+    ``alif-b-not-zeroed``: b -> 0 where a spike was emitted; ``singlespike-fires-at-equal``,
+    ``spike-fn-no-threshold-grad``, ``membrane-reset-adds-everywhere``,
+    ``heaviside-window-absolute``: in the spike function, reset and surrogate
+    (snnbench/neurons/sinabs_functions.py)."""
+    doc = p.documented
+    if p.alpha_syn is None:
+        i_syn = x
+    elif "alif-synaptic-formula" in doc:
+        i_syn = p.alpha_syn * state.i_syn * (1 - p.alpha_syn) + x
+    else:
+        i_syn = p.alpha_syn * (state.i_syn + x)
+    current = i_syn
     if p.norm_input:
-        i_syn = (1 - p.alpha_mem) * i_syn
-    v = p.alpha_mem * state.v_mem + i_syn
+        current = (1 - p.alpha_mem) * i_syn
+        if p.alpha_syn is None or "alif-norm-input-writeback" not in doc:
+            i_syn = current                     # the code keeps the normalised value as i_syn
+    v = p.alpha_mem * state.v_mem + current
     threshold = p.b0 + p.adapt_scale * state.b
-    spikes = p.spike_fn.apply(v, threshold, p.surrogate)
-    v = p.reset_fn(spikes, v, threshold)
+    spikes = spike(p.spike_fn, v, threshold, p.surrogate, doc)
+    subtract_b0 = ("alif-membrane-subtract-adaptive" in doc and isinstance(p.reset_fn, MembraneSubtract)
+                   and p.reset_fn.subtract_value is None)
+    v = p.reset_fn(spikes, v, torch.as_tensor(p.b0, dtype=v.dtype, device=v.device) if subtract_b0 else threshold)
     b = p.alpha_adapt * state.b + (1 - p.alpha_adapt) * spikes
+    if "alif-b-not-zeroed" in doc:
+        b = b * (spikes == 0).to(b.dtype)
     if p.min_v_mem is not None:
         v = F.relu(v - p.min_v_mem) + p.min_v_mem
     return spikes, ALIFState(v, i_syn, b, p.b0 + p.adapt_scale * b)
@@ -192,8 +220,14 @@ class ALIF(nn.Module):
 
     def __init__(self, tau_mem, tau_adapt, tau_syn=None, adapt_scale=1.8, spike_threshold=1.0,
                  spike_fn=SingleSpike, reset_fn=MembraneSubtract(), surrogate_grad_fn=SingleExponential(),
-                 min_v_mem=None, shape=None, train_alphas=False, norm_input=True, record_states=False):
+                 min_v_mem=None, shape=None, train_alphas=False, norm_input=True, record_states=False,
+                 documented=()):
         super().__init__()
+        self.documented = frozenset(documented).intersection(SWITCHES)
+        if "membrane-reset-adds-everywhere" in self.documented and isinstance(reset_fn, MembraneReset):
+            reset_fn = MembraneReset(reset_fn.reset_value, only_spiked=True)
+        if "heaviside-window-absolute" in self.documented and isinstance(surrogate_grad_fn, Heaviside):
+            surrogate_grad_fn = Heaviside(surrogate_grad_fn.window, relative=True)
         self.train_alphas = train_alphas
         if train_alphas:
             self.alpha_mem = nn.Parameter(torch.exp(-1 / torch.as_tensor(tau_mem)))
@@ -233,7 +267,7 @@ class ALIF(nn.Module):
     def params(self) -> ALIFParams:
         alpha_mem, alpha_adapt, alpha_syn = self.alphas()
         return ALIFParams(alpha_mem, alpha_adapt, alpha_syn, self.adapt_scale, self.b0, self.spike_fn,
-                          self.reset_fn, self.surrogate_grad_fn, self.min_v_mem, self.norm_input)
+                          self.reset_fn, self.surrogate_grad_fn, self.min_v_mem, self.norm_input, self.documented)
 
     def reset_states(self, shape, dtype=torch.float32, device=None) -> None:
         zeros = torch.zeros(shape, dtype=dtype, device=device)
@@ -306,9 +340,11 @@ class ALIFRecurrent(ALIF):
 
 # ---- fast path: the whole sequence as one autograd node -----------------------------------------
 def fast_path_applies(p: ALIFParams) -> bool:
-    """The fused sequence covers our own spike functions and resets (any surrogate callable)."""
+    """The fused sequence covers our own spike functions and resets (any surrogate callable), with
+    the code's behaviour (no departure run as documented)."""
     spike_ok = p.spike_fn in (SingleSpike, MultiSpike) or isinstance(p.spike_fn, MaxSpike)
-    return spike_ok and isinstance(p.reset_fn, (MembraneSubtract, MembraneReset))
+    return spike_ok and isinstance(p.reset_fn, (MembraneSubtract, MembraneReset)) and not p.documented \
+        and not getattr(p.reset_fn, "only_spiked", False)
 
 
 def _spike_rule(spike_fn):

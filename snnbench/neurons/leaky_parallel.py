@@ -231,9 +231,11 @@ def leaky_parallel_sequence(x: torch.Tensor, p: LeakyParallelParams):
     return fire(mem, p), mem
 
 
-def _beta_fill(beta) -> float | None:
+def _beta_fill(beta, per_neuron: bool = False) -> float | torch.Tensor | None:
     """The value the reference fills W_hh with: beta clamped to [0, 1] when it is one value;
-    None (keep the random init) when beta is None or a tensor of any other length."""
+    None (keep the random init) when beta is None or a tensor of any other length. With
+    ``per_neuron`` (departure ``leakyparallel-per-neuron-beta`` run as documented), a beta with
+    one value per neuron is those values, clamped."""
     if beta is None:
         return None
     if not isinstance(beta, torch.Tensor):
@@ -242,10 +244,15 @@ def _beta_fill(beta) -> float | None:
         raise TypeError("beta must be a float or a tensor with one element or one per neuron, "
                         "not a 0-d tensor (snntorch raises here too)")
     if beta.numel() != 1:
+        if per_neuron:
+            return beta.detach().reshape(-1).clamp(0, 1)
         warnings.warn("LeakyParallel ignores a beta with more than one value (as snntorch does): "
                       "the decays keep their random init", UserWarning, stacklevel=3)
         return None
     return float(beta.detach().clamp(0, 1).reshape(()))
+
+
+CLAMP_SWITCHES = ("leakyparallel-beta-none-unclamped", "leakyparallel-beta-not-clipped-in-forward")
 
 
 class LeakyParallel(nn.Module):
@@ -261,8 +268,9 @@ class LeakyParallel(nn.Module):
     def __init__(self, input_size, hidden_size, beta=None, bias=True, threshold=1.0, dropout=0.0,
                  spike_grad=None, surrogate_disable=False, learn_beta=False, learn_threshold=False,
                  graded_spikes_factor=1.0, learn_graded_spikes_factor=False, weight_hh_enable=False,
-                 device=None, dtype=None):
+                 device=None, dtype=None, documented=()):
         super().__init__()
+        self.documented = frozenset(documented)
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -277,16 +285,17 @@ class LeakyParallel(nn.Module):
         weight_hh = uniform(hidden_size, hidden_size)
         self.bias_ih = nn.Parameter(uniform(hidden_size)) if bias else None
         self.bias_hh = nn.Parameter(uniform(hidden_size)) if bias else None
-        fill = _beta_fill(beta)
-        if fill is not None:
+        fill = _beta_fill(beta, per_neuron="leakyparallel-per-neuron-beta" in self.documented)
+        self.documented_weights = set()       # weights whose documented initial value is not the reference's
+        if isinstance(fill, torch.Tensor) and fill.numel() == hidden_size:
+            weight_hh.diagonal().copy_(fill)
+            self.documented_weights.add("weight_hh")
+        elif fill is not None and not isinstance(fill, torch.Tensor):
             weight_hh.fill_(fill)
         if self.diagonal:
             weight_hh = torch.diag(weight_hh.diagonal())
         self.weight_hh = nn.Parameter(weight_hh, requires_grad=bool(learn_beta))
-        if surrogate_disable:
-            self.spike_fn = surrogates.heaviside_no_grad
-        else:
-            self.spike_fn = spike_grad if spike_grad is not None else surrogates.atan()
+        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable, self.documented)
         self._scalar("threshold", threshold, learn_threshold)
         self._scalar("graded_spikes_factor", graded_spikes_factor, learn_graded_spikes_factor)
 
@@ -298,7 +307,11 @@ class LeakyParallel(nn.Module):
             self.register_buffer(name, value)
 
     def params(self) -> LeakyParallelParams:
-        return LeakyParallelParams(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.diagonal,
+        weight_hh = self.weight_hh
+        if self.diagonal and self.documented.intersection(CLAMP_SWITCHES):
+            # as documented: the decays (beta) clipped to [0, 1] in the forward pass
+            weight_hh = torch.diag(weight_hh.diagonal().clamp(0, 1))
+        return LeakyParallelParams(self.weight_ih, weight_hh, self.bias_ih, self.bias_hh, self.diagonal,
                                    self.threshold, self.graded_spikes_factor, self.spike_fn)
 
     def sequence(self, input_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

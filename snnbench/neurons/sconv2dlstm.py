@@ -92,7 +92,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from snnbench.neurons.fast_tanh import doubled_rows, tanh_from_sigmoid_, tanh_into
-from snnbench.neurons.snntorch_cell import SnntorchCell
+from snnbench.neurons.snntorch_cell import SnntorchCell, reset_now, winner_mask
 
 
 class SConv2dLSTMState(NamedTuple):
@@ -155,6 +155,43 @@ def sconv2dlstm_step(x_proj: torch.Tensor, state: SConv2dLSTMState,
     if p.state_quant is not None:
         fired = p.state_quant(fired)
     spk = p.spike_fn(fired - p.threshold)
+    return spk, SConv2dLSTMState(syn, mem)
+
+
+STEP_SWITCHES = ("sconv2dlstm-reset-zero-mem-only", "sconv2dlstm-inhibition-ignored", "sconv2dlstm-gate-order")
+
+
+def sconv2dlstm_step_documented(x_proj: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams,
+                                documented, inhibition: bool) -> tuple[torch.Tensor, SConv2dLSTMState]:
+    """One step with the departures in ``documented`` run as documented (snnbench/departures):
+    ``sconv2dlstm-gate-order``: the convolution's output split as i, f, g, o (the equations' and
+    nn.LSTMCell's order); ``sconv2dlstm-reset-zero-mem-only``: the crossing membrane reset in its
+    own step (after it fired), the convolution reading the reset state;
+    ``sconv2dlstm-inhibition-ignored`` (with ``inhibition``): per sample and pixel only the channel
+    with the highest (pooled) ``mem - threshold`` may spike. The rest as :func:`sconv2dlstm_step`."""
+    late = "sconv2dlstm-reset-zero-mem-only" not in documented
+    reset = reset_signal(state.mem, p.threshold) if late else None
+    gates = x_proj + F.conv2d(state.mem.to(x_proj.dtype), p.weight_h, None, padding=p.padding)
+    if "sconv2dlstm-gate-order" in documented:
+        i, f, g, o = gates.chunk(4, dim=-3)
+    else:
+        i, f, o, g = gates.chunk(4, dim=-3)
+    syn = torch.sigmoid(f) * state.syn + torch.sigmoid(i) * torch.tanh(g)
+    mem = torch.sigmoid(o) * torch.tanh(syn)
+    if late and p.reset_mechanism == "subtract":
+        mem = mem - reset * p.threshold
+    elif late and p.reset_mechanism == "zero":
+        mem = mem - reset * mem
+    if p.state_quant is not None:
+        syn, mem = p.state_quant(syn), p.state_quant(mem)
+    fired = mem if p.pool is None else p.pool(mem)
+    if p.state_quant is not None:
+        fired = p.state_quant(fired)
+    spk = p.spike_fn(fired - p.threshold)
+    if inhibition and "sconv2dlstm-inhibition-ignored" in documented:
+        spk = spk * winner_mask(fired - p.threshold)
+    if not late:
+        mem = reset_now(mem, p.threshold, p.reset_mechanism)
     return spk, SConv2dLSTMState(syn, mem)
 
 
@@ -452,11 +489,11 @@ class SConv2dLSTM(SnntorchCell):
     def __init__(self, in_channels, out_channels, kernel_size, bias=True, max_pool=0, avg_pool=0,
                  threshold=1.0, spike_grad=None, surrogate_disable=False, init_hidden=False,
                  inhibition=False, learn_threshold=False, reset_mechanism="none", state_quant=False,
-                 output=False):
+                 output=False, documented=()):
         if max_pool and avg_pool:
             raise ValueError("Only one of either `max_pool` or `avg_pool` may be specified, not both.")
         super().__init__(threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
-                         reset_mechanism, state_quant, output)
+                         reset_mechanism, state_quant, output, documented)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -491,10 +528,15 @@ class SConv2dLSTM(SnntorchCell):
         shape = (frame.shape[0], self.out_channels, frame.shape[-2], frame.shape[-1])
         return SConv2dLSTMState(*self.held_state(shape, frame, lambda t: t.shape == shape))
 
+    def _step(self, x_proj: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
+        if self.documented.intersection(STEP_SWITCHES):
+            return sconv2dlstm_step_documented(x_proj, state, p, self.documented, self.inhibition)
+        return sconv2dlstm_step(x_proj, state, p)
+
     def forward(self, input_, syn=None, mem=None):
         self.take_call_state(syn, mem)
         p = self.params()
-        spk, state = sconv2dlstm_step(project_input(input_, p), self._current_state(input_), p)
+        spk, state = self._step(project_input(input_, p), self._current_state(input_), p)
         return self.call_result(spk, state.syn, state.mem)
 
     def sequence(self, x, syn=None, mem=None):
@@ -503,6 +545,14 @@ class SConv2dLSTM(SnntorchCell):
         Unlike a call, it takes a state even with ``init_hidden`` (it sets the held state)."""
         self.set_state(syn, mem)
         state = self._current_state(x[0])
-        spk, syn_t, mem_t = sconv2dlstm_sequence(x, state, self.params())
+        if self.documented.intersection(STEP_SWITCHES):
+            p = self.params()
+            steps = []
+            for x_t in project_input(x, p).unbind(0):
+                spk_t, state = self._step(x_t, state, p)
+                steps.append((spk_t, state.syn, state.mem))
+            spk, syn_t, mem_t = (torch.stack(v) for v in zip(*steps))
+        else:
+            spk, syn_t, mem_t = sconv2dlstm_sequence(x, state, self.params())
         self.syn, self.mem = syn_t[-1], mem_t[-1]
         return spk, syn_t, mem_t

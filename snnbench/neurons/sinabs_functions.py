@@ -17,12 +17,12 @@ Resets (``reset(s, v, B) -> v``):
 - ``MembraneSubtract(None)``: :math:`v - s B` (the *current* threshold B, gradient flows into B);
   ``MembraneSubtract(c)``: :math:`v - s c`.
 - ``MembraneReset(r)``: :math:`v \cdot [s = 0] + r` (note: r is added everywhere, as in sinabs;
-  no gradient through the mask).
+  no gradient through the mask; ``only_spiked``: :math:`v \cdot [s = 0] + r \cdot [s \neq 0]`, as documented).
 
 Surrogates (``surrogate(v, B) -> dS/dv``), with :math:`u = v - B`:
 
 - ``SingleExponential(w, k)``: :math:`\frac{k}{B w} e^{-|u| / (B w)}`
-- ``Heaviside(window)``: :math:`[v \ge B - \text{window}] / B`
+- ``Heaviside(window)``: :math:`[v \ge B - \text{window}] / B` (``relative``: the window times B, as documented)
 - ``Gaussian(mu, sigma, k)``: :math:`k\,\mathcal{N}(u; \mu, \sigma)`
 - ``MultiGaussian(mu, sigma, h, s, k)``: :math:`k\,((1+h)\mathcal{N}(u;\mu,\sigma)
   - h\mathcal{N}(u;\sigma,s\sigma) - h\mathcal{N}(u;-\sigma,s\sigma))`
@@ -34,7 +34,7 @@ Surrogates (``surrogate(v, B) -> dS/dv``), with :math:`u = v - B`:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import torch
@@ -61,9 +61,12 @@ class SingleExponential:
 @dataclass
 class Heaviside:
     window: float = 1.0
+    # departure heaviside-window-absolute run as documented (ours only: not a sinabs argument)
+    relative: bool = field(default=False, metadata={"documented": True})
 
     def __call__(self, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-        return (v >= threshold - self.window).to(v.dtype) / threshold
+        window = self.window * threshold if self.relative else self.window
+        return (v >= threshold - window).to(v.dtype) / threshold
 
 
 @dataclass
@@ -109,18 +112,41 @@ SURROGATES = {cls.__name__: cls for cls in
 
 # ---- spike functions -----------------------------------------------------------------------------
 class _SpikeFunction(torch.autograd.Function):
-    """Forward by ``rule(v, B, limit)``; backward ``grad * surrogate(v, B)``, nothing to B."""
+    """Forward by ``rule(v, B, limit)``; backward ``grad * surrogate(v, B)``, nothing to B (with
+    ``threshold_grad``, departure ``spike-fn-no-threshold-grad`` run as documented: ``dS/dB =
+    -dS/dv``, summed to B's shape)."""
 
     @staticmethod
-    def forward(ctx, v, threshold, surrogate, rule, limit):
+    def forward(ctx, v, threshold, surrogate, rule, limit, threshold_grad=False):
         ctx.save_for_backward(v, threshold)
-        ctx.surrogate = surrogate
+        ctx.surrogate, ctx.threshold_grad = surrogate, threshold_grad
         return rule(v, threshold, limit)
 
     @staticmethod
     def backward(ctx, grad):
         v, threshold = ctx.saved_tensors
-        return grad * ctx.surrogate(v, threshold), None, None, None, None
+        grad_v = grad * ctx.surrogate(v, threshold)
+        grad_threshold = (-grad_v).sum_to_size(threshold.shape) if ctx.threshold_grad else None
+        return grad_v, grad_threshold, None, None, None, None
+
+
+def _single_strict(v, threshold, limit):
+    """SingleSpike as documented (departure ``singlespike-fires-at-equal``): ``v - B > 0``."""
+    return (v - threshold > 0).to(v.dtype)
+
+
+def spike(spike_fn, v, threshold, surrogate, documented=frozenset()) -> torch.Tensor:
+    """``spike_fn.apply(v, B, surrogate)``, with the departures in ``documented`` run as
+    documented: ``singlespike-fires-at-equal`` (fire above B, not at it) and
+    ``spike-fn-no-threshold-grad`` (the gradient reaches B)."""
+    if not documented.intersection(("singlespike-fires-at-equal", "spike-fn-no-threshold-grad")):
+        return spike_fn.apply(v, threshold, surrogate)
+    rule = _single if spike_fn is SingleSpike else spike_fn.rule
+    if spike_fn is SingleSpike and "singlespike-fires-at-equal" in documented:
+        rule = _single_strict
+    limit = getattr(spike_fn, "max_num_spikes_per_bin", None)
+    return _SpikeFunction.apply(v, torch.as_tensor(threshold, dtype=v.dtype, device=v.device), surrogate, rule,
+                                limit, "spike-fn-no-threshold-grad" in documented)
 
 
 def _single(v, threshold, limit):
@@ -187,8 +213,12 @@ class MembraneSubtract:
 @dataclass
 class MembraneReset:
     reset_value: float = 0.0
+    # departure membrane-reset-adds-everywhere run as documented (ours only: not a sinabs argument)
+    only_spiked: bool = field(default=False, metadata={"documented": True})
 
     def __call__(self, spikes, v, threshold):
+        if self.only_spiked:
+            return v * (spikes == 0).to(v.dtype) + self.reset_value * (spikes != 0).to(v.dtype)
         return v * (spikes == 0).to(v.dtype) + self.reset_value
 
 

@@ -64,7 +64,7 @@ import torch
 import torch.nn as nn
 
 from snnbench.neurons.fast_tanh import doubled_rows, tanh_from_sigmoid_, tanh_into
-from snnbench.neurons.snntorch_cell import SnntorchCell
+from snnbench.neurons.snntorch_cell import SnntorchCell, reset_now, winner_mask
 
 
 class SLSTMState(NamedTuple):
@@ -113,6 +113,31 @@ def slstm_step(x_proj: torch.Tensor, state: SLSTMState, p: SLSTMParams) -> tuple
     syn, mem = _cell(gates, state.syn)
     spk, syn, mem = _reset_and_fire(syn, mem, reset, p)
     return spk, SLSTMState(syn, mem)
+
+
+STEP_SWITCHES = ("slstm-reset-zero-mem-only", "slstm-inhibition-ignored")   # run by the step loop
+
+
+def slstm_step_documented(x_proj: torch.Tensor, state: SLSTMState, p: SLSTMParams, documented,
+                          inhibition: bool) -> tuple[torch.Tensor, SLSTMState]:
+    """One step with the departures in ``documented`` run as documented (snnbench/departures):
+    ``slstm-reset-zero-mem-only``: the crossing membrane reset in its own step (after it fired),
+    the cell reading the reset state; ``slstm-inhibition-ignored`` (with ``inhibition``): only the
+    neuron with the highest ``mem - threshold`` of each sample may spike. The rest as
+    :func:`slstm_step`. (``slstm-state-zeroing`` is the module's choice of state.)"""
+    if "slstm-reset-zero-mem-only" not in documented:
+        spk, state = slstm_step(x_proj, state, p)
+        fired = state.mem if p.state_quant is None else p.state_quant(state.mem)
+    else:
+        syn, mem = _cell(torch.addmm(x_proj, state.mem, p.weight_hh.t()), state.syn)
+        if p.state_quant is not None:
+            syn, mem = p.state_quant(syn), p.state_quant(mem)
+        fired = mem if p.state_quant is None else p.state_quant(mem)
+        spk = p.spike_fn(fired - p.threshold)
+        state = SLSTMState(syn, reset_now(mem, p.threshold, p.reset_mechanism))
+    if inhibition and "slstm-inhibition-ignored" in documented:
+        spk = spk * winner_mask(fired - p.threshold)
+    return spk, state
 
 
 def project_input(x: torch.Tensor, p: SLSTMParams) -> torch.Tensor:
@@ -324,9 +349,9 @@ class SLSTM(SnntorchCell):
 
     def __init__(self, input_size, hidden_size, bias=True, threshold=1.0, spike_grad=None,
                  surrogate_disable=False, init_hidden=False, inhibition=False, learn_threshold=False,
-                 reset_mechanism="none", state_quant=False, output=False):
+                 reset_mechanism="none", state_quant=False, output=False, documented=()):
         super().__init__(threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
-                         reset_mechanism, state_quant, output)
+                         reset_mechanism, state_quant, output, documented)
         self.input_size = input_size
         self.hidden_size = hidden_size
         bound = 1.0 / hidden_size ** 0.5
@@ -344,20 +369,40 @@ class SLSTM(SnntorchCell):
                            self.reset_mechanism, self.spike_fn, self.state_quant)
 
     def _current_state(self, x: torch.Tensor) -> SLSTMState:
-        """The stored state, or zeros where its shape is not the input's (the reference's rule)."""
-        return SLSTMState(*self.held_state((x.shape[0], self.hidden_size), x, lambda t: t.shape == x.shape))
+        """The stored state, or zeros where its shape is not the input's (the reference's rule; the
+        state's own shape (B, hidden) as documented, with ``slstm-state-zeroing`` in documented)."""
+        shape = (x.shape[0], self.hidden_size)
+        same = (lambda t: t.shape == shape) if "slstm-state-zeroing" in self.documented else \
+            (lambda t: t.shape == x.shape)
+        return SLSTMState(*self.held_state(shape, x, same))
+
+    def _step(self, x_proj: torch.Tensor, state: SLSTMState, p: SLSTMParams):
+        if self.documented.intersection(STEP_SWITCHES):
+            return slstm_step_documented(x_proj, state, p, self.documented, self.inhibition)
+        return slstm_step(x_proj, state, p)
 
     def forward(self, input_, syn=None, mem=None):
         self.take_call_state(syn, mem)
         p = self.params()
-        spk, state = slstm_step(project_input(input_, p), self._current_state(input_), p)
+        spk, state = self._step(project_input(input_, p), self._current_state(input_), p)
         return self.call_result(spk, state.syn, state.mem)
 
     def sequence(self, x, syn=None, mem=None):
-        """All T steps of x (T, B, I) from the given (or stored) state; returns stacked spk, syn, mem."""
+        """All T steps of x (T, B, I) from the given (or stored) state; returns stacked spk, syn, mem.
+        The fast path, or with documented departures the step loop (:func:`slstm_step_documented`)."""
         self.set_state(syn, mem)
-        carry = self.input_size == self.hidden_size
         state = self._current_state(x.new_empty(x.shape[1:]))  # the first step's shape, even for T = 0
+        carry = self.input_size == self.hidden_size or "slstm-state-zeroing" in self.documented
+        if self.documented.intersection(STEP_SWITCHES) and x.shape[0]:
+            p = self.params()
+            zeros = SLSTMState(torch.zeros_like(state.syn), torch.zeros_like(state.mem))
+            steps = []
+            for x_t in project_input(x, p).unbind(0):
+                spk_t, state = self._step(x_t, state if carry else zeros, p)
+                steps.append((spk_t, state.syn, state.mem))
+            spk, syn_t, mem_t = (torch.stack(v) for v in zip(*steps))
+            self.syn, self.mem = syn_t[-1], mem_t[-1]
+            return spk, syn_t, mem_t
         spk, syn_t, mem_t = slstm_sequence(x, state, self.params(), carry_state=carry)
         if x.shape[0]:
             self.syn, self.mem = syn_t[-1], mem_t[-1]

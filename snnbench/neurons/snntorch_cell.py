@@ -1,6 +1,18 @@
 """What our drop-ins for snntorch's recurrent cells (SLSTM, SConv2dLSTM) share: the choice of
 reset and spike function, the threshold as snntorch holds it, the ``syn``/``mem`` state the module
-keeps between calls, and the ``init_hidden`` / ``output`` conventions of a call."""
+keeps between calls, the ``init_hidden`` / ``output`` conventions of a call, and the documented
+behaviour of the reset and of inhibition (the switches of departures, see snnbench/departures).
+
+Documented reset (``<neuron>-reset-zero-mem-only`` run as documented): "the reset mechanism
+applied to mem each time the threshold is met": the new membrane that crosses the threshold is
+reset in the same step (after it fired), so the next step reads the reset state. (The code
+instead reads the un-reset state and subtracts from the *next* step's membrane.)
+
+Documented inhibition (``<neuron>-inhibition-ignored`` run as documented, with
+``inhibition=True``): "suppresses all spiking other than the neuron with the highest state": per
+sample (and pixel), only the neuron with the highest ``mem - threshold`` may spike, as snntorch's
+own unused ``fire_inhibition`` computes it.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +28,7 @@ RESETS = ("subtract", "zero", "none")
 
 class SnntorchCell(nn.Module):
     def __init__(self, threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
-                 reset_mechanism, state_quant, output):
+                 reset_mechanism, state_quant, output, documented=()):
         super().__init__()
         if reset_mechanism not in RESETS:
             raise ValueError("reset_mechanism must be set to either 'subtract', 'zero', or 'none'.")
@@ -28,7 +40,8 @@ class SnntorchCell(nn.Module):
         self.inhibition = inhibition
         self.output = output
         self.state_quant = state_quant or None
-        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable)
+        self.documented = frozenset(documented)
+        self.spike_fn = surrogates.spike_function(spike_grad, surrogate_disable, self.documented)
         surrogates.register_threshold(self, threshold, learn_threshold)
         self.syn: torch.Tensor | None = None
         self.mem: torch.Tensor | None = None
@@ -66,3 +79,18 @@ class SnntorchCell(nn.Module):
         self.syn = None if self.syn is None else torch.zeros_like(self.syn)
         self.mem = None if self.mem is None else torch.zeros_like(self.mem)
         return self.syn, self.mem
+
+
+def winner_mask(u: torch.Tensor) -> torch.Tensor:
+    """1 at the neuron (axis 1) with the highest ``u`` of each sample (and pixel), else 0."""
+    return torch.zeros_like(u).scatter_(1, u.detach().argmax(dim=1, keepdim=True), 1.0)
+
+
+def reset_now(mem: torch.Tensor, threshold: torch.Tensor, reset_mechanism: str) -> torch.Tensor:
+    """The documented reset: the membrane that crosses the threshold, reset in the same step."""
+    crossed = (mem.detach() > threshold.detach()).to(mem.dtype)
+    if reset_mechanism == "subtract":
+        return mem - crossed * threshold
+    if reset_mechanism == "zero":
+        return mem - crossed * mem
+    return mem

@@ -26,21 +26,23 @@ class ATan(torch.autograd.Function):
 
     Forward: :math:`S = \Theta(u)` (strict). Backward:
     :math:`\partial S/\partial u = \frac{\alpha/2}{1 + (\frac{\pi}{2}\alpha u)^2}`,
-    the exact derivative of :math:`\frac{1}{\pi}\arctan(\frac{\pi}{2}\alpha u)`. (snntorch's
-    page writes a factor :math:`1/\pi` in front; its code, which we match, has :math:`\alpha/2`.)
+    the exact derivative of :math:`\frac{1}{\pi}\arctan(\frac{\pi}{2}\alpha u)`, as snntorch's
+    code has it. With ``documented`` (departure ``atan-slope``), the page's formula instead:
+    :math:`\frac{1}{\pi}\frac{1}{1 + (\frac{\pi}{2}\alpha u)^2}`.
     """
 
     @staticmethod
-    def forward(ctx, u: torch.Tensor, alpha: float) -> torch.Tensor:
+    def forward(ctx, u: torch.Tensor, alpha: float, documented: bool = False) -> torch.Tensor:
         ctx.save_for_backward(u)
-        ctx.alpha = alpha
+        ctx.alpha, ctx.documented = alpha, documented
         return step(u)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (u,) = ctx.saved_tensors
         alpha = ctx.alpha
-        return alpha / 2 / (1 + (math.pi / 2 * alpha * u).pow(2)) * grad, None
+        scale = 1 / math.pi if ctx.documented else alpha / 2
+        return scale / (1 + (math.pi / 2 * alpha * u).pow(2)) * grad, None, None
 
 
 class StraightThrough(torch.autograd.Function):
@@ -139,12 +141,23 @@ def heaviside_no_grad(u: torch.Tensor) -> torch.Tensor:
     return step(u)
 
 
-def spike_function(spike_grad: SpikeFn | None, surrogate_disable: bool) -> SpikeFn:
+def fires_at_threshold(fn: SpikeFn) -> SpikeFn:
+    """``fn`` firing at ``u >= 0`` instead of ``u > 0`` (departure ``atan-strict-heaviside``, the
+    page's Heaviside): the spike at exactly ``u = 0`` added, the gradient ``fn``'s own."""
+    return lambda u: fn(u) + (u.detach() == 0).to(u.dtype)
+
+
+def spike_function(spike_grad: SpikeFn | None, surrogate_disable: bool, documented=frozenset()) -> SpikeFn:
     """snntorch's choice of spike function: none of the gradient if disabled, else the given
-    surrogate, else ATan with alpha 2."""
+    surrogate, else ATan with alpha 2. ``documented`` holds the departures to run as documented
+    (``atan-slope`` or ``default-spike-fn-atan-slope`` for the default ATan,
+    ``atan-strict-heaviside`` for any)."""
     if surrogate_disable:
-        return heaviside_no_grad
-    return spike_grad if spike_grad is not None else atan()
+        fn = heaviside_no_grad
+    else:
+        default_documented = "atan-slope" in documented or "default-spike-fn-atan-slope" in documented
+        fn = spike_grad if spike_grad is not None else atan(documented=default_documented)
+    return fires_at_threshold(fn) if "atan-strict-heaviside" in documented else fn
 
 
 def register_threshold(module: torch.nn.Module, threshold, learn: bool) -> None:
@@ -157,8 +170,8 @@ def register_threshold(module: torch.nn.Module, threshold, learn: bool) -> None:
         module.register_buffer("threshold", threshold)
 
 
-def atan(alpha: float = 2.0) -> SpikeFn:
-    return lambda u: ATan.apply(u, alpha)
+def atan(alpha: float = 2.0, documented: bool = False) -> SpikeFn:
+    return lambda u: ATan.apply(u, alpha, documented)
 
 
 def straight_through_estimator() -> SpikeFn:

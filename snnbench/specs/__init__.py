@@ -53,17 +53,31 @@ def resolve(requested: list[str]) -> list[str]:
     return out
 
 
+def available(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The neurons the installed libraries serve, and why each of the others is not served."""
+    missing = {name: why for name in names if (why := get(name).unavailable())}
+    return [n for n in names if n not in missing], missing
+
+
 def check(case: Case) -> Case:
     """A parsed case checked against its neuron's spec (CaseError naming file, case and key)."""
     if case.neuron not in _SPECS:
         raise case.error("neuron", f"unknown neuron '{case.neuron}' (known: {', '.join(_SPECS)})")
+    why = get(case.neuron).unavailable()
+    if why:
+        raise case.error("neuron", why)
     get(case.neuron).validate(case)
     return case
 
 
-def load_cases(path: str | Path) -> list[Case]:
-    """Parse a case file and check every case against its neuron."""
-    return [check(case) for case in cases_mod.read_file(path)]
+def load_cases(path: str | Path, neurons: list[str] | None = None) -> list[Case]:
+    """Parse a case file and check every case against its neuron; with ``neurons``, only the
+    cases of those (the others are not checked: their library may lack them)."""
+    parsed = cases_mod.read_file(path)
+    for case in parsed:
+        if case.neuron not in _SPECS:
+            raise case.error("neuron", f"unknown neuron '{case.neuron}' (known: {', '.join(_SPECS)})")
+    return [check(case) for case in parsed if neurons is None or case.neuron in neurons]
 
 
 def standard_file(neuron: str) -> Path:

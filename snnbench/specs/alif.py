@@ -144,7 +144,8 @@ class ALIFSpec(NeuronSpec):
         if kind not in table:
             raise case.error(f"params.{key}.type", f"unknown '{kind}' (known: {', '.join(table)})")
         cls = table[kind]
-        known = {f.name for f in dataclass_fields(cls)} if hasattr(cls, "__dataclass_fields__") else set()
+        known = ({f.name for f in dataclass_fields(cls) if not f.metadata.get("documented")}
+                 if hasattr(cls, "__dataclass_fields__") else set())
         for arg, value in spec.items():
             if arg == "type":
                 continue
@@ -155,44 +156,46 @@ class ALIFSpec(NeuronSpec):
                 raise case.error(f"params.{key}.{arg}", f"must be a number, got {value!r}")
 
     # ---- what the case means -------------------------------------------------------------------
-    def findings(self, case: Case) -> list[str]:
+    def departures(self, case: Case) -> list[str]:
         p = case.params
-        notes = ["record_states recordings are shifted: the state dict is stored without a copy, so recorded "
-                 "v_mem and i_syn are those of the next step (b is right); per-step states here are captured "
-                 "from the functional step instead",
-                 "i_syn is read from the layer but never written back, so it restarts from its buffer on every "
-                 "call; only v_mem, b and spike_threshold persist"
-                 + (" (and the recurrent term restarts from zero)" if self.recurrent else "")]
+        ids = []
         reset = p.get("reset_fn", {"type": "MembraneSubtract"})
         if reset["type"] == "MembraneSubtract" and reset.get("subtract_value") is None:
-            notes.append("MembraneSubtract() subtracts the adaptive threshold b0 + adapt_scale*b, not b0 as the "
-                         "docstring says; b is never zeroed after a spike")
+            ids.append("alif-membrane-subtract-adaptive")
         if reset["type"] == "MembraneReset" and reset.get("reset_value", 0.0) != 0:
-            notes.append("MembraneReset adds reset_value to every neuron's membrane, not only to those that spiked")
+            ids.append("membrane-reset-adds-everywhere")
+        ids.append("alif-b-not-zeroed")
         if p.get("spike_fn", {"type": "SingleSpike"})["type"] == "SingleSpike":
-            notes.append("SingleSpike fires at v_mem >= threshold (the docstring says 'above')")
+            ids.append("singlespike-fires-at-equal")
+        ids.append("spike-fn-no-threshold-grad")
+        if p.get("surrogate_grad_fn", {}).get("type") == "Heaviside":
+            ids.append("heaviside-window-absolute")
         if p.get("tau_syn") is not None:
-            notes.append("the synaptic current is alpha_syn*(i_syn + input), not the docstring's "
-                         "alpha_syn*i_syn*(1-alpha_syn) + input")
+            ids += ["alif-synaptic-formula", "alif-isyn-not-persisted"]
             if p.get("norm_input", True):
-                notes.append("norm_input writes (1 - alpha_mem)*i_syn back into i_syn, so the synaptic current "
-                             "decays faster than tau_syn says (sinabs LIF keeps the normalised value local)")
+                ids.append("alif-norm-input-writeback")
+        if self.recurrent:
+            ids.append("alifrecurrent-rec-term-restarts")
+        if p.get("record_states"):
+            ids.append("alif-record-states-shift")
         if p.get("train_alphas"):
-            notes.append("with train_alphas=True, repr() and deepcopy() call detach_() on the alpha parameters "
-                         "(training silently stops), and repr() raises AttributeError when tau_syn is None")
-        else:
+            ids.append("alif-repr-detaches-alphas")
+        ids.append("alifrecurrent-float64-fails" if self.recurrent else "alif-float64-float32-spikes")
+        return ids
+
+    def notes(self, case: Case) -> list[str]:
+        p = case.params
+        notes = []
+        if not p.get("train_alphas"):
             notes.append("the taus are trainable parameters by default (their gradients are compared)")
         if len(case.sample_shape) == 3 and any(isinstance(p.get(k), tuple) and len(_shape_of(p[k])) == 1
                                                for k in (*TAUS, "adapt_scale", "spike_threshold")):
             notes.append("a 1-D per-neuron list on (C, H, W) input broadcasts over the last axis (W), not the "
                          "channels")
-        notes.append("float64 input: the spikes stay float32 (.float()), so " + (
-            "the float64 rec_connect fails on them" if self.recurrent else
-            "(1 - alpha_adapt) * spikes is computed in float32 and b carries float32 rounding"))
         return notes
 
     # ---- constructor arguments and state -------------------------------------------------------
-    def constructor_kwargs(self, case: Case, device: str, ours: bool) -> dict[str, Any]:
+    def constructor_kwargs(self, case: Case, device: str, ours: bool, documented=frozenset()) -> dict[str, Any]:
         sinabs_activation = None if ours else importlib.import_module("sinabs.activation")
         out: dict[str, Any] = {}
         for key, value in thaw(case.params).items():

@@ -55,6 +55,19 @@ class NeuronSpec:
         module, _, name = self.reference_path.rpartition(".")
         return getattr(importlib.import_module(module), name)
 
+    def unavailable(self) -> str | None:
+        """Why the installed library cannot serve this neuron (None where it can): a release
+        without it (snntorch 0.7.0 has no LeakyParallel), or no library at all."""
+        from snnbench import env
+
+        try:
+            self.reference_class()
+        except (ImportError, AttributeError):
+            version = env.version_of(self.library)
+            return (f"{self.library} {version} has no {self.reference_path}" if version
+                    else f"{self.library} is not installed")
+        return None
+
     def reference_arguments(self) -> dict[str, inspect.Parameter]:
         params = inspect.signature(self.reference_class().__init__).parameters
         return {k: v for k, v in params.items() if k != "self" and v.kind is not v.VAR_KEYWORD
@@ -77,15 +90,27 @@ class NeuronSpec:
     def validate_params(self, case: Case) -> None:
         """Neuron-specific checks; raise ``case.error(key, message)``."""
 
-    def findings(self, case: Case) -> list[str]:
-        """Where the reference's code departs from its documentation, for this case."""
+    def departures(self, case: Case) -> list[str]:
+        """The ids of the departures (snnbench/departures/records.toml) that bear on this case."""
         return []
 
+    def notes(self, case: Case) -> list[str]:
+        """What else a user should know about this case (precision the reference runs at, say)."""
+        return []
+
+    def findings(self, case: Case) -> list[str]:
+        """Where the reference departs from its documentation in this case: each departure that
+        bears on it and that the installed release shows (its probe), then the notes."""
+        from snnbench import departures
+
+        return [departures.finding(i) for i in self.departures(case) if departures.holds(i)] + self.notes(case)
+
     # ---- constructor arguments -----------------------------------------------------------------
-    def constructor_kwargs(self, case: Case, device: str, ours: bool) -> dict[str, Any]:
+    def constructor_kwargs(self, case: Case, device: str, ours: bool, documented=frozenset()) -> dict[str, Any]:
         """The case's params as keyword arguments of the constructor. Object arguments (written as
         tables with a ``type``) are built as the reference library's objects, or as ours when
-        ``ours`` (our neurons take our own surrogates and connections, never the library's)."""
+        ``ours`` (our neurons take our own surrogates and connections, never the library's; with
+        the ``documented`` departures run as documented)."""
         raise NotImplementedError
 
     # ---- state -----------------------------------------------------------------------------------

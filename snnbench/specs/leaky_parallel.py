@@ -75,46 +75,42 @@ class LeakyParallelSpec(NeuronSpec):
         check_learnable(case, "threshold", "learn_threshold", 1.0)
         check_learnable(case, "graded_spikes_factor", "learn_graded_spikes_factor", 1.0)
 
-    def findings(self, case: Case) -> list[str]:
+    def departures(self, case: Case) -> list[str]:
         p = case.params
         beta = p.get("beta")
-        notes = []
+        ids = []
         if beta is None:
-            notes.append("beta omitted (None): the decays are nn.RNN's random init U(-1/sqrt(H), 1/sqrt(H)), "
-                         "so about half are negative")
+            ids.append("leakyparallel-beta-none-unclamped")
         elif isinstance(beta, tuple) and len(beta) > 1:
-            notes.append("reference silently ignores a beta with one value per neuron: the decays stay "
-                         "their random init (ours is given the reference's actual matrix)")
-        else:
-            value = beta[0] if isinstance(beta, tuple) else beta
-            if not 0 <= value <= 1:
-                notes.append(f"beta {value} is clamped to [0, 1] at construction only")
-        if p.get("weight_hh_enable"):
-            notes.append("weight_hh_enable=True: the hidden matrix is dense"
-                         + (" and every entry is filled with beta: each neuron leaks into every other"
-                            if beta is not None and not (isinstance(beta, tuple) and len(beta) > 1)
-                            else " and random"))
-        if p.get("learn_beta"):
-            notes.append("learn_beta=True learns " + ("the whole dense matrix" if p.get("weight_hh_enable") else
-                         "the diagonal of rnn.weight_hh_l0 (a hook masks the off-diagonal gradient)")
-                         + ", never clamped again")
+            ids.append("leakyparallel-per-neuron-beta")
+        if p.get("learn_beta") or (beta is not None and not (isinstance(beta, tuple) and len(beta) > 1)
+                                   and not 0 <= (beta[0] if isinstance(beta, tuple) else beta) <= 1):
+            ids.append("leakyparallel-beta-not-clipped-in-forward")
+        if p.get("weight_hh_enable") and beta is not None:
+            ids.append("leakyparallel-weight-hh-enable-fills-beta")
         if p.get("dropout", 0.0):
-            notes.append("dropout has no effect (single-layer nn.RNN; it only warns)")
+            ids.append("leakyparallel-dropout-noop")
+        if not p.get("surrogate_disable"):
+            spike_grad = p.get("spike_grad")
+            if spike_grad is None:
+                ids.append("default-spike-fn-atan-slope")
+            elif spike_grad.get("type") == "atan":
+                ids.append("atan-slope")
+        if not p.get("weight_hh_enable"):
+            ids.append("leakyparallel-dtype-arg-mask")
+        if self.spikes_carry_gradient(case):
+            ids.append("atan-float32-output")
+        return ids
+
+    def notes(self, case: Case) -> list[str]:
+        p = case.params
+        notes = []
         if p.get("surrogate_disable"):
             notes.append("surrogate_disable=True: the spikes carry no gradient (no grad_fn)"
                          + (" except through the learnable graded_spikes_factor"
                             if p.get("learn_graded_spikes_factor") else ""))
-        elif "spike_grad" not in p:
-            notes.append("default spike function is a private LeakyParallel.ATan (alpha = 2), "
-                         "not snntorch.surrogate.atan")
-        if not p.get("weight_hh_enable"):
-            notes.append("the diagonal mask is a CPU float32 eye: built with device= other than CPU the reference "
-                         "fails at construction, and with dtype=float16/bfloat16 the mask turns weight_hh to float32 "
-                         "so its forward fails (dtype=float64 works); built on CPU float32 and moved, it runs")
         if self.spikes_carry_gradient(case):
-            notes.append("in float64 runs the reference's spikes are float32 (its spike functions return "
-                         ".float()), so the upstream gradient on the spikes is rounded to float32: "
-                         "gradients are judged at float32 tolerance")
+            notes.append("gradients of float64 runs are judged at float32 tolerance (the spikes are float32)")
         return notes
 
     @staticmethod
@@ -122,10 +118,10 @@ class LeakyParallelSpec(NeuronSpec):
         p = case.params
         return not p.get("surrogate_disable") or bool(p.get("learn_graded_spikes_factor"))
 
-    def constructor_kwargs(self, case: Case, device: str, ours: bool) -> dict:
+    def constructor_kwargs(self, case: Case, device: str, ours: bool, documented=frozenset()) -> dict:
         params = {k: torch.tensor(v, dtype=torch.float32) if isinstance(v, list) else v
                   for k, v in thaw(case.params).items()}
-        return snntorch_options.build_objects(params, ours)
+        return snntorch_options.build_objects(params, ours, documented)
 
     def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
         """What no LeakyParallel can avoid at this case's shapes (T, B, I -> H):

@@ -70,24 +70,31 @@ class SConv2dLSTMSpec(SnntorchCellSpec):
             return value
         raise case.error(f"params.{key}", f"must be an integer or a list of two integers, got {thaw(value)!r}")
 
-    def findings(self, case: Case) -> list[str]:
+    def departures(self, case: Case) -> list[str]:
         p = case.params
-        notes = ["gates are split in the order i, f, o, g (nn.LSTMCell's order is i, f, g, o)"]
+        ids = ["sconv2dlstm-gate-order"]
+        if any(p.get(key, 0) for key in ("max_pool", "avg_pool")) and p.get("reset_mechanism", "none") != "none":
+            ids.append("sconv2dlstm-pool-decouples-reset")
+        return ids + super().departures(case)
+
+    def notes(self, case: Case) -> list[str]:
+        p = case.params
+        notes = []
         height, width = case.sample_shape[1:]
         for key in ("max_pool", "avg_pool"):
             size = p.get(key, 0)
             if size and any(n % k for n, k in zip((height, width), self._pair(case, key, size))):
                 notes.append(f"{key} {thaw(size)!r} does not divide the image {height}x{width}: the pooling floors "
                              "(the last rows or columns never reach a spike)")
-            if p.get(key, 0) and p.get("reset_mechanism", "none") != "none":
-                notes.append(f"with {key} the reset comes from the unpooled mem but spikes from the pooled "
-                             f"mem: neurons are reset without an emitted spike, and spikes do not reset")
         if p.get("state_quant"):
             notes.append("state_quant returns float32 syn and mem (its levels are float32) in float64 runs, so "
                          "every gradient carries float32 rounding (judged at float32 tolerance)"
                          + ("; with reset 'zero' the reference's two convolutions of a step are rounded "
                             "separately" if p.get("reset_mechanism") == "zero" else ""))
-        return notes + self.common_findings(case, twice="the convolution")
+        threshold = p.get("threshold", 1.0)
+        if isinstance(threshold, (int, float)) and threshold >= 1.0:
+            notes.append("mem = o*tanh(c) < 1, so a threshold >= 1 can never be crossed")
+        return notes + super().notes(case)
 
     def plain_params(self, case: Case) -> dict:
         params = thaw(case.params)

@@ -35,29 +35,41 @@ class SLSTMSpec(SnntorchCellSpec):
     def state_shape(self, case: Case) -> tuple[int, ...]:
         return case.batch, case.params["hidden_size"]
 
-    def findings(self, case: Case) -> list[str]:
+    def zeroes_state(self, case: Case) -> bool:
+        """Whether the reference zeroes the state every call here (its probe decides whether the
+        installed release does it at all)."""
+        from snnbench import departures
+
         p = case.params
-        notes = []
-        if p["input_size"] != p["hidden_size"]:
-            notes.append("reference zeroes syn and mem on every call because input_size != hidden_size "
-                         "(it compares the state's shape with the input's): no recurrence, no reset")
-        if p.get("state_quant"):
+        return p["input_size"] != p["hidden_size"] and departures.holds("slstm-state-zeroing") is not False
+
+    def departures(self, case: Case) -> list[str]:
+        p = case.params
+        ids = ["slstm-state-zeroing"] if p["input_size"] != p["hidden_size"] else []
+        threshold = p.get("threshold", 1.0)
+        if isinstance(threshold, (int, float)) and threshold >= 1.0:
+            ids.append("slstm-default-threshold-unreachable")
+        return ids + super().departures(case)
+
+    def notes(self, case: Case) -> list[str]:
+        notes = super().notes(case)
+        if case.params.get("state_quant"):
             notes.append("state_quant returns float32 syn and mem, so the reference cannot run float64 even with "
                          "input_size == hidden_size (its next LSTMCell step raises on the dtype mismatch); a "
                          "single step runs, its gradients carrying float32 rounding (judged at float32 tolerance)")
-        return notes + self.common_findings(case, twice="the LSTM cell")
+        return notes
 
     def speed_of_light(self, case: Case, dtype, device, mode: str = "forward"):
         """The matmuls no SLSTM can avoid: the input projection (T*B, I) @ (I, 4H) and, when the
-        state carries (input_size == hidden_size), one recurrent (B, H) @ (H, 4H) per step. With
-        input_size != hidden_size the reference zeroes the state every step, so W_hh @ 0 is no
-        work. Train mode adds the backward products: d(input) and d(W_ih) of the projection, and
+        state carries, one recurrent (B, H) @ (H, 4H) per step. Where the reference zeroes the state
+        every step (input_size != hidden_size, in releases that show ``slstm-state-zeroing``),
+        W_hh @ 0 is no work. Train mode adds the backward products: d(input) and d(W_ih) of the projection, and
         d(mem) per step plus one d(W_hh) over all steps: about three times the forward."""
         from snnbench.bench.sol import MatMul, matmuls
 
         p = case.params
         rows, inp, hid = case.steps * case.batch, p["input_size"], p["hidden_size"]
-        recurrent = inp == hid
+        recurrent = not self.zeroes_state(case)
         products = [MatMul(rows, inp, 4 * hid)]
         if recurrent:
             products.append(MatMul(case.batch, hid, 4 * hid, repeat=case.steps))

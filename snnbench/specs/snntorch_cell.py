@@ -38,14 +38,24 @@ class SnntorchCellSpec(NeuronSpec):
             snntorch_options.validate(case, key, value)
         check_learnable(case, "threshold", "learn_threshold", 1.0)
 
-    def common_findings(self, case: Case, twice: str) -> list[str]:
-        """Findings both LSTMs share; ``twice`` names what the reference runs twice for reset 'zero'."""
+    def departures(self, case: Case) -> list[str]:
+        p, n = case.params, self.name
+        ids = []
+        if p.get("reset_mechanism", "none") != "none":
+            ids.append(f"{n}-reset-zero-mem-only")
+        if p.get("inhibition"):
+            ids.append(f"{n}-inhibition-ignored")
+        if not p.get("surrogate_disable"):
+            spike_grad = p.get("spike_grad")
+            if spike_grad is None:
+                ids.append("default-spike-fn-atan-slope")
+            elif spike_grad.get("type") == "atan":
+                ids.append("atan-slope")
+        return ids
+
+    def notes(self, case: Case) -> list[str]:
         p = case.params
         notes = []
-        if p.get("inhibition"):
-            notes.append("reference ignores inhibition=True (it only warns)")
-        if p.get("reset_mechanism", "none") == "zero":
-            notes.append(f"reset 'zero' resets mem only (syn is never reset); the reference runs {twice} twice")
         if self.float32_threshold_grad(case):
             notes.append("in float64 runs the reference's reset signal is float32, so reset * threshold and the "
                          "threshold's gradient through it are computed in float32 (judged at float32 tolerance)")
@@ -53,9 +63,6 @@ class SnntorchCellSpec(NeuronSpec):
             notes.append(f"in float64 runs the reference's {p['spike_grad']['type']} surrogate multiplies the spikes' "
                          "float32 gradient by its parameter in float32 (grad_input * slope or threshold), so every "
                          "gradient through the spikes carries float32 rounding (judged at float32 tolerance)")
-        threshold = p.get("threshold", 1.0)
-        if isinstance(threshold, (int, float)) and threshold >= 1.0:
-            notes.append("mem = o*tanh(c) < 1, so a threshold >= 1 can never be crossed")
         return notes
 
     @staticmethod
@@ -71,10 +78,10 @@ class SnntorchCellSpec(NeuronSpec):
         return isinstance(spike_grad, Mapping) and spike_grad.get("type") in cls.FLOAT32_BACKWARD \
             and not case.params.get("surrogate_disable")
 
-    def constructor_kwargs(self, case: Case, device: str, ours: bool) -> dict:
+    def constructor_kwargs(self, case: Case, device: str, ours: bool, documented=frozenset()) -> dict:
         params = {k: torch.tensor(v, dtype=torch.float32) if isinstance(v, list) else v
                   for k, v in self.plain_params(case).items()}
-        return snntorch_options.build_objects(params, ours)
+        return snntorch_options.build_objects(params, ours, documented)
 
     def initial_state(self, case: Case, dtype, device) -> dict:
         return random_state(case, self.state_shape(case), dtype, device, ("syn", "mem"))
