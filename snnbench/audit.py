@@ -74,6 +74,8 @@ def audit_one(departure: departures.Departure, neuron: str, device: str) -> dict
                                        f"{departure.detection})"}
         return result
     case = audit_cases().get(departure.id) if departure.documented_switch else None
+    if case is not None and specs.get(case.neuron).unavailable():
+        case = None                              # its case's neuron is absent here: measure or probe
     if case is not None:
         case = specs.check(case)
         native = implementations.native(case.neuron)
