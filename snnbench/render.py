@@ -195,7 +195,8 @@ def print_report(report: dict, console: Console, path: str | None = None) -> Non
     else:
         from snnbench.bench import render as bench_render
 
-        bench_render.print_bench(report, console, path)
+        show = bench_render.print_ab if report["kind"] == "ab" else bench_render.print_bench
+        show(report, console, path)
 
 
 def markdown(report: dict) -> str:
@@ -203,4 +204,4 @@ def markdown(report: dict) -> str:
         return compare_markdown(report)
     from snnbench.bench import render as bench_render
 
-    return bench_render.bench_markdown(report)
+    return bench_render.ab_markdown(report) if report["kind"] == "ab" else bench_render.bench_markdown(report)
