@@ -104,12 +104,17 @@ def compare(
 
 
 def bench_options(device: str, dtype: str, mode: str, impl: Optional[List[str]], threads: Optional[int], quick: bool,
-                  min_time: Optional[float], memory: bool = True):
+                  min_time: Optional[float], memory: bool = True, ab: bool = False):
     from snnbench import runner
     from snnbench.bench import runner as bench_runner
     from snnbench.bench import timing
 
-    settings = timing.Settings.quick() if quick else timing.Settings()
+    if quick:
+        settings = timing.Settings.quick()
+    else:
+        from snnbench.bench.ab import MIN_PAIRS
+
+        settings = timing.Settings(min_repeats=MIN_PAIRS) if ab else timing.Settings()
     if min_time is not None:
         settings = bench_runner.with_min_time(settings, min_time)
     return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.parse_dtype(dtype),
@@ -144,7 +149,7 @@ def bench(
     from snnbench.bench import render as bench_render
     from snnbench.bench import runner as bench_runner
 
-    options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory)
+    options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory, ab=rev is not None)
     selected = runner.collect_cases(neurons, case, case_file, bench_only=True, shard=runner.parse_shard(shard))
     if not selected:
         raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
@@ -338,7 +343,7 @@ def gate(
         absolute=absolute, strict=strict)
     targets = list(targets or [])
     if rev is not None:
-        options = bench_options(device, dtype, mode, None, threads, quick, min_time, not no_memory)
+        options = bench_options(device, dtype, mode, None, threads, quick, min_time, not no_memory, ab=True)
         selected = runner.collect_cases(targets or ["all"], case, case_file, bench_only=True)
         if not selected:
             raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")

@@ -13,7 +13,9 @@ figures come from the same minutes on the same machine, so they hold across mach
 construction: no baseline report, no fingerprint to match.
 
 The rounds stop as ``bench``'s do: when the slower revision has spent ``min_time_s`` and there
-have been at least ``min_repeats`` rounds (at most ``max_repeats``). A noise probe runs around
+have been at least ``min_repeats`` rounds (at most ``max_repeats``); the command line asks for
+at least ``MIN_PAIRS`` rounds (bench's 7 leave the interval of a median of ratios to two order
+statistics, and on a busy machine a slow case reaches ``min_time_s`` in its first rounds). A noise probe runs around
 the rounds (bench/noise.py; the workers' own CPU time counts as ours). With memory on, each
 worker then measures the peak of its call in its own process (bench/memory.py).
 
@@ -43,6 +45,7 @@ WORKER = Path(__file__).resolve().parent / "ab_worker.py"
 SIDES = ("base", "current")
 IMPL = "native"
 ORDER = "alternating: base first in even rounds, current first in odd rounds"
+MIN_PAIRS = 15            # rounds at least, unless --quick
 
 
 class WorkerFailed(SnnbenchError):
@@ -100,7 +103,11 @@ class Worker:
         return WorkerFailed(f"the worker for {self.tree.label} stopped (exit {self.proc.returncode}): "
                             f"{lines[-1].strip() if lines else 'no output'}")
 
-    def stop(self) -> None:
+    def stop(self, now: bool = False) -> None:
+        """Ask the worker to exit (``now``: kill it, after an error or an interrupt) and reap it."""
+        if now and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
@@ -109,7 +116,11 @@ class Worker:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        self.stderr.close()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.stderr):
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
 
 def _start(trees: dict[str, revision.Tree]) -> dict[str, Worker]:
@@ -127,7 +138,7 @@ def _start(trees: dict[str, revision.Tree]) -> dict[str, Worker]:
         return workers
     except BaseException:
         for w in workers.values():
-            w.stop()
+            w.stop(now=True)
         raise
 
 
@@ -158,9 +169,12 @@ def run_ab(selected: list[Case], options: Options, rev: str, where: Path | None 
                     records.append(record)
                     if on_result:
                         on_result(record)
-        finally:
+        except BaseException:
             for w in workers.values():
-                w.stop()
+                w.stop(now=True)
+            raise
+        for w in workers.values():
+            w.stop()
         revisions = {side: {**tree.record(), "snnbench": workers[side].info.get("snnbench"),
                             "api": workers[side].info.get("api")}
                      for side, tree in (("base", base), ("current", current))}
