@@ -67,7 +67,8 @@ def checkout(where: Path | None = None) -> Tree:
                             "snnbench/__init__.py")
     head = _git(root, "rev-parse", "--verify", "-q", "HEAD")
     commit = head.stdout.strip() if head.returncode == 0 else None
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    # dirty: the snnbench package differs from the commit (a changed file, or a new one not yet added)
+    status = _git(root, "status", "--porcelain", "--", "snnbench")
     return Tree(root, "working tree", commit, bool(status.stdout.strip()) or commit is None)
 
 

@@ -236,3 +236,18 @@ def test_a_saved_ab_report_is_gated_alone(tmp_path):
     one_line_error(invoke("gate", path, path), "judges it alone")
     shown = invoke("report", path)
     assert shown.exit_code == 0 and "11.00x" in shown.output
+
+
+def test_ab_reports_merge_only_within_one_comparison(tmp_path):
+    from snnbench import merge
+    from snnbench.errors import ReportError
+
+    forward, train = ab_report(), ab_report()
+    train["results"][0]["mode"] = "train"
+    for r in (forward, train):
+        r["settings"] = {"min_time_s": 1.0}
+    merged = merge.merge([forward, train], ["f.json", "t.json"])
+    assert merged["revisions"] == forward["revisions"] and len(merged["results"]) == 2
+    train["revisions"]["base"]["commit"] = "c" * 40
+    with pytest.raises(ReportError, match="revisions.base"):
+        merge.merge([forward, train], ["f.json", "t.json"])

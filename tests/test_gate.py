@@ -466,3 +466,25 @@ def test_memory_growth_needs_the_share_and_the_floor(bench, tmp_path):
     assert_one_line_error(result, "--min-memory-growth")
     assert judge.parse_size("1MiB", "x") == 2 ** 20 and judge.parse_size("512 KiB", "x") == 2 ** 19
     assert judge.parse_size("2MB", "x") == 2_000_000 and judge.parse_size("4096", "x") == 4096
+
+
+def test_sol_ratio_interval_keeps_each_rounds_pair(bench):
+    """Ours and the speed of light slowed together, round by round (a busy machine): their paired
+    ratio is steady, so a 30% change of it is a clear regression. Resampled apart, the common
+    swings would hide it."""
+    swings = [1.0, 3.0, 1.5, 4.0, 2.0, 1.2, 3.5, 2.5, 1.1, 3.2, 1.8, 2.2, 4.5, 1.4, 2.8]
+    base, cur = copy.deepcopy(bench), copy.deepcopy(bench)
+    for report, ours in ((base, 1.0e-3), (cur, 1.3e-3)):
+        for r in rows(report, mode="forward"):
+            seconds = ours if r["impl"] == "native" else 0.25e-3 if r["impl"] == "sol" else 2e-3
+            r["samples_s"] = [seconds * s for s in swings]
+            r["median_s"] = float(np.median(r["samples_s"]))
+    check = next(c for c in judge.judge(base, cur).checks if c.metric == "sol_ratio" and c.key["mode"] == "forward")
+    assert check.status == "regression" and check.change == "30.0% slower", check
+    def samples(report, impl):
+        return np.array(rows(report, mode="forward", impl=impl)[0]["samples_s"])
+
+    unpaired = [(samples(cur, "native"), 1), (samples(cur, "sol"), -1), (samples(base, "native"), -1),
+                (samples(base, "sol"), 1)]
+    lo, hi = judge.slowdown_interval(unpaired, judge.Thresholds(), "x")
+    assert lo < 1.1 < hi          # the same figure, each set resampled apart: inconclusive
