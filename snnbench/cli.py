@@ -355,6 +355,13 @@ def gate(
     else:
         if not targets or len(targets) > 2:
             raise SnnbenchError("name a BASELINE report (and a CURRENT one), or --rev REV to compare with a revision")
+        only_rev = [name for name, given in (("--case", case), ("--case-file", case_file), ("--device", device != "cpu"),
+                                             ("--dtype", dtype != "float32"), ("--mode", mode != "all"),
+                                             ("--threads", threads is not None)) if given]
+        if only_rev:
+            raise SnnbenchError(f"{only_rev[0]} goes with --rev (a re-run runs the baseline's cases as it ran them)")
+        if len(targets) == 2 and json_path is not None:
+            raise SnnbenchError("--json saves a run made now; gate BASELINE CURRENT runs nothing")
         baseline_name = targets[0]
         base = results.load(targets[0])
         if len(targets) == 2:

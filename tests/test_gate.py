@@ -488,3 +488,9 @@ def test_sol_ratio_interval_keeps_each_rounds_pair(bench):
                 (samples(base, "sol"), 1)]
     lo, hi = judge.slowdown_interval(unpaired, judge.Thresholds(), "x")
     assert lo < 1.1 < hi          # the same figure, each set resampled apart: inconclusive
+
+
+def test_options_that_go_with_rev_are_refused_without_it():
+    assert_one_line_error(invoke("gate", BENCH, "--case", "bench-small"), "--case goes with --rev")
+    assert_one_line_error(invoke("gate", BENCH, "--mode", "forward"), "--mode goes with --rev")
+    assert_one_line_error(invoke("gate", BENCH, BENCH, "--json", "x.json"), "runs nothing")
