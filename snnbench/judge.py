@@ -199,6 +199,9 @@ def judge(baseline: dict, current: dict, thresholds: Thresholds = Thresholds(),
     if baseline["kind"] == "ab":
         raise ReportError(f"{names[0]} is an A/B report: it holds its own baseline (REV), so gate judges "
                           "it alone (snnbench gate REPORT)")
+    if baseline["kind"] not in ("compare", "bench"):
+        raise ReportError(f"{names[0]} is a {baseline['kind']} report: gate judges compare and bench reports "
+                          "(and A/B reports alone)")
     result = GateResult(baseline["kind"], [], environment_warnings(baseline, current))
     if not baseline["results"]:
         result.warnings.append(f"{names[0]} holds no results: nothing to gate")

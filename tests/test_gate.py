@@ -125,6 +125,14 @@ def test_kinds_must_match(compare_report):
     assert_one_line_error(result, "same kind")
 
 
+def test_only_compare_and_bench_reports_are_judged_in_pairs():
+    from snnbench.errors import ReportError
+
+    other = {"kind": "sweepish", "results": [], "environment": {}}
+    with pytest.raises(ReportError, match="gate judges compare and bench reports"):
+        judge.judge(other, other)
+
+
 # ---------------------------------------------------------------- bad input: exit 2, one line
 
 @pytest.mark.parametrize("content, needle", [
