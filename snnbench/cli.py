@@ -105,12 +105,17 @@ def compare(
 
 
 def bench_options(device: str, dtype: str, mode: str, impl: Optional[List[str]], threads: Optional[int], quick: bool,
-                  min_time: Optional[float], memory: bool = True):
+                  min_time: Optional[float], memory: bool = True, ab: bool = False):
     from snnbench import runner
     from snnbench.bench import runner as bench_runner
     from snnbench.bench import timing
 
-    settings = timing.Settings.quick() if quick else timing.Settings()
+    if quick:
+        settings = timing.Settings.quick()
+    else:
+        from snnbench.bench.ab import MIN_PAIRS
+
+        settings = timing.Settings(min_repeats=MIN_PAIRS) if ab else timing.Settings()
     if min_time is not None:
         settings = bench_runner.with_min_time(settings, min_time)
     return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.parse_dtype(dtype),
@@ -137,16 +142,23 @@ def bench(
     no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/bench-*.json)"),
     shard: Optional[str] = typer.Option(None, "--shard", help="run only shard I of N (I/N), for CI matrices"),
+    rev: Optional[str] = typer.Option(None, "--rev", help="time ours as of this git revision against the "
+                                      "working tree's, in turns in one run (an A/B report)"),
 ) -> None:
     """How fast, how much memory: ours against the reference, with the speed of light. Exit 0, or 2."""
     from snnbench import results, runner
     from snnbench.bench import render as bench_render
     from snnbench.bench import runner as bench_runner
 
-    options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory)
+    options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory, ab=rev is not None)
     selected = runner.collect_cases(neurons, case, case_file, bench_only=True, shard=runner.parse_shard(shard))
     if not selected:
         raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
+    if rev is not None:
+        report = run_ab(selected, options, rev, impl)
+        path = results.save(report, json_path or results.default_path("ab"))
+        bench_render.print_ab(report, console, str(path))
+        return
     chosen = bench_runner.chosen_implementations(options.impls, list(dict.fromkeys(c.neuron for c in selected)))
     runner.check_user_implementations(selected, chosen)
     with progress_bar() as bar:
@@ -338,48 +350,113 @@ def report(
         render.print_report(data, console, str(path))
 
 
+def run_ab(selected: list, options, rev: str, impl: Optional[List[str]]) -> dict:
+    """The A/B run of ``--rev``, with a progress bar."""
+    from snnbench.bench import ab
+
+    if impl and list(impl) != ["native"]:
+        raise SnnbenchError("--rev times our implementation (native) at REV against the working tree's; "
+                            "drop --impl")
+    with progress_bar() as bar:
+        task = bar.add_task(f"A/B against {rev}", total=len(selected) * len(options.modes), current="")
+
+        def advance(record: dict) -> None:
+            bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['mode']}")
+
+        return ab.run_ab(selected, options, rev, on_result=advance)
+
+
 @app.command()
 @handled
 def gate(
-    baseline: Path = typer.Argument(..., help="the baseline report"),
-    current: Optional[Path] = typer.Argument(None, help="the report to judge (default: run the baseline's cases now)"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="save the run made now (without CURRENT) here"),
+    targets: Optional[List[str]] = typer.Argument(None, metavar="BASELINE [CURRENT] | NEURON...",
+                                                  help="reports to judge; with --rev, the neurons (default all)"),
+    rev: Optional[str] = typer.Option(None, "--rev", help="judge the working tree against this git revision, "
+                                      "both timed in turns in one run (the CI use)"),
+    case: Optional[List[str]] = typer.Option(None, "--case", help="--rev: run only this case (repeatable)"),
+    case_file: Optional[Path] = typer.Option(None, "--case-file", help="--rev: run this file's cases"),
+    device: str = typer.Option("cpu", "--device", help="--rev: cpu or cuda"),
+    dtype: str = typer.Option("float32", "--dtype", help="--rev: float32 or float64"),
+    mode: str = typer.Option("all", "--mode", help="--rev: forward, train or all"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="--rev: torch.set_num_threads(N)"),
+    min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per revision and case "
+                                             "(--rev), or per implementation in a re-run"),
+    no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="save the run made now (--rev, or without CURRENT)"),
     markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write a markdown summary here "
                                                  "(e.g. $GITHUB_STEP_SUMMARY)"),
     max_error_growth: float = typer.Option(10.0, "--max-error-growth", help="errors may grow by this factor"),
     max_slowdown: str = typer.Option("10%", "--max-slowdown", help="allowed slowdown, e.g. 10% or 0.1"),
     max_memory_growth: str = typer.Option("10%", "--max-memory-growth", help="allowed peak memory growth"),
+    min_memory_growth: str = typer.Option("1MiB", "--min-memory-growth", help="memory must also grow by more "
+                                          "than this to regress (e.g. 1MiB, 512KiB)"),
     absolute: bool = typer.Option(False, "--absolute", help="gate absolute times even across machines"),
-    quick: bool = typer.Option(False, "--quick", help="bench baselines: run the cases in quick mode"),
+    strict: bool = typer.Option(False, "--strict", help="judge speed and memory of reports from different "
+                                "(or unknown) machines"),
+    quick: bool = typer.Option(False, "--quick", help="few repeats (a smoke run): --rev and bench re-runs"),
     show_all: bool = typer.Option(False, "--all", help="list every check, not only what changed"),
 ) -> None:
-    """Did anything get worse than the baseline? Exit 0 no, 1 regression, 3 inconclusive, 2 usage error."""
-    from snnbench import gate as gate_mod
-    from snnbench import gate_render, results
+    """Did anything get worse? Exit 0 no, 1 regression, 3 inconclusive, 2 usage error.
 
-    thresholds = gate_mod.Thresholds(
-        max_error_growth=gate_mod.parse_factor(max_error_growth, "--max-error-growth"),
-        max_slowdown=gate_mod.parse_fraction(max_slowdown, "--max-slowdown"),
-        max_memory_growth=gate_mod.parse_fraction(max_memory_growth, "--max-memory-growth"),
-        absolute=absolute)
-    base, cur = gate_mod.load_pair(baseline, current)
-    if cur is None:
-        total = len(base["results"])
-        with progress_bar() as bar:
-            task = bar.add_task(f"running {baseline.name}'s cases", total=total, current="")
+    gate --rev REV [NEURON...]: the working tree against REV, timed in turns in one run.
 
-            def advance(record: dict) -> None:
-                bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} "
-                                                     f"{record.get('dtype') or record.get('mode', '')}")
+    gate BASELINE: the baseline's cases run now. gate BASELINE CURRENT: two saved reports.
 
-            cur = gate_mod.rerun(base, str(baseline), quick=quick, on_result=advance)
-        current_name = str(results.save(cur, json_path)) if json_path else "run now"
+    gate AB.json: a saved A/B report (bench --rev)."""
+    from snnbench import gate_render, judge, rerun, results, runner
+    from snnbench.bench import render as bench_render
+
+    thresholds = judge.Thresholds(
+        max_error_growth=judge.parse_factor(max_error_growth, "--max-error-growth"),
+        max_slowdown=judge.parse_fraction(max_slowdown, "--max-slowdown"),
+        max_memory_growth=judge.parse_fraction(max_memory_growth, "--max-memory-growth"),
+        min_memory_growth=judge.parse_size(min_memory_growth, "--min-memory-growth"),
+        absolute=absolute, strict=strict)
+    targets = list(targets or [])
+    if rev is not None:
+        options = bench_options(device, dtype, mode, None, threads, quick, min_time, not no_memory, ab=True)
+        selected = runner.collect_cases(targets or ["all"], case, case_file, bench_only=True)
+        if not selected:
+            raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
+        report = run_ab(selected, options, rev, None)
+        saved = f" (report {results.save(report, json_path)})" if json_path else ""
+        baseline_name = bench_render.revision_label(report["revisions"]["base"])
+        current_name = bench_render.revision_label(report["revisions"]["current"]) + saved
+        outcome = judge.judge_ab(report, thresholds)
     else:
-        current_name = str(current)
-    outcome = gate_mod.gate(base, cur, thresholds, (str(baseline), current_name))
-    gate_render.print_gate(outcome, console, str(baseline), current_name, show_all)
+        if not targets or len(targets) > 2:
+            raise SnnbenchError("name a BASELINE report (and a CURRENT one), or --rev REV to compare with a revision")
+        only_rev = [name for name, given in (("--case", case), ("--case-file", case_file), ("--device", device != "cpu"),
+                                             ("--dtype", dtype != "float32"), ("--mode", mode != "all"),
+                                             ("--threads", threads is not None)) if given]
+        if only_rev:
+            raise SnnbenchError(f"{only_rev[0]} goes with --rev (a re-run runs the baseline's cases as it ran them)")
+        if len(targets) == 2 and json_path is not None:
+            raise SnnbenchError("--json saves a run made now; gate BASELINE CURRENT runs nothing")
+        baseline_name = targets[0]
+        base = results.load(targets[0])
+        if len(targets) == 2:
+            current_name = targets[1]
+            outcome = judge.judge(base, results.load(targets[1]), thresholds, (baseline_name, current_name))
+        elif base["kind"] == "ab":
+            baseline_name = current_name = targets[0]
+            outcome = judge.judge_ab(base, thresholds, targets[0])
+        else:
+            with progress_bar() as bar:
+                task = bar.add_task(f"running {Path(targets[0]).name}'s cases", total=len(base["results"]),
+                                    current="")
+
+                def advance(record: dict) -> None:
+                    bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} "
+                                                         f"{record.get('dtype') or record.get('mode', '')}")
+
+                cur = rerun.rerun(base, targets[0], quick=quick, min_time=min_time, memory=not no_memory,
+                                  on_result=advance)
+            current_name = str(results.save(cur, json_path)) if json_path else "run now"
+            outcome = judge.judge(base, cur, thresholds, (baseline_name, current_name))
+    gate_render.print_gate(outcome, console, baseline_name, current_name, show_all)
     if markdown_path is not None:
-        results.write_text(gate_render.markdown(outcome, str(baseline), current_name), markdown_path)
+        results.write_text(gate_render.markdown(outcome, baseline_name, current_name), markdown_path)
     raise typer.Exit(outcome.exit_code)
 
 

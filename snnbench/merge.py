@@ -5,6 +5,11 @@ record twice (same neuron, case, device, dtype, implementation, and for bench mo
 one of the two would silently win. Every input's environment is kept, in order, under
 ``environments`` (an input that is itself a merge contributes its own list); the first is also
 ``environment``, so a merged report reads like any other.
+
+What a report says about the whole run is kept too, and must agree: a bench report's
+``settings`` (timing and memory; runs made with other settings are not one measurement, so
+they are refused with the setting that differs) and a sweep's ``sweep``; an A/B report's
+``settings`` and ``revisions`` (two A/B runs of different revisions are not one comparison).
 """
 
 from __future__ import annotations
@@ -28,6 +33,25 @@ def _join(lists: list[tuple[str, list[dict]]], fields: tuple[str, ...], what: st
     return out
 
 
+WHOLE_RUN = {"bench": ("settings", "sweep"), "ab": ("settings", "revisions")}
+
+
+def _agree(reports: list[dict], sources: list[str], key: str) -> None:
+    """Every report has the same ``key`` (or none has it); one line naming what differs if not."""
+    first = reports[0].get(key)
+    for report, source in zip(reports[1:], sources[1:]):
+        value = report.get(key)
+        if value == first:
+            continue
+        if isinstance(first, dict) and isinstance(value, dict):
+            diff = next(k for k in sorted(set(first) | set(value), key=str) if first.get(k) != value.get(k))
+            what = f"{key}.{diff}: {first.get(diff)!r} in {sources[0]}, {value.get(diff)!r} here"
+        else:
+            what = f"{key}: {'present' if first is not None else 'absent'} in {sources[0]}, " \
+                   f"{'present' if value is not None else 'absent'} here"
+        raise ReportError(f"{source}: {what}; merge joins reports of one run's {key}")
+
+
 def merge(reports: list[dict], sources: list[str]) -> dict:
     """One report from several loaded reports of one kind; ``sources`` names them in errors."""
     if not reports:
@@ -42,6 +66,10 @@ def merge(reports: list[dict], sources: list[str]) -> dict:
     for report in reports:
         environments.extend(report.get("environments") or [report["environment"]])
     extra: dict = {"environments": environments, "merged_from": list(sources)}
+    for key in WHOLE_RUN.get(kind, ()):
+        _agree(reports, sources, key)
+        if key in reports[0]:
+            extra[key] = reports[0][key]
     if kind == "bench":
         extra["comparisons"] = _join([(s, r.get("comparisons") or []) for r, s in zip(reports, sources)],
                                      results.COMPARISON_KEY, "comparison")

@@ -201,7 +201,8 @@ def print_report(report: dict, console: Console, path: str | None = None) -> Non
     else:
         from snnbench.bench import render as bench_render
 
-        bench_render.print_bench(report, console, path)
+        show = bench_render.print_ab if report["kind"] == "ab" else bench_render.print_bench
+        show(report, console, path)
 
 
 def markdown(report: dict) -> str:
@@ -217,7 +218,7 @@ def markdown(report: dict) -> str:
         return "\n".join(lines) + "\n"
     from snnbench.bench import render as bench_render
 
-    return bench_render.bench_markdown(report)
+    return bench_render.ab_markdown(report) if report["kind"] == "ab" else bench_render.bench_markdown(report)
 
 
 def print_fuzz(report: dict, console: Console, path: str | None = None) -> None:

@@ -69,6 +69,26 @@ Schema history (``schema_version``):
    measure its value})}. Compare records gain ``release`` (the installed references, e.g. "snntorch 0.7.0, sinabs
    1.2.10"): ``merge`` keeps records of different releases apart.
 
+3. Machines, noise and A/B runs. The environment gains ``fingerprint`` (see env.py: CPU model,
+   vendor, family, model and stepping, the ISA torch uses, cores, memory, BLAS and threading
+   build, GPU, driver, CUDA, cuDNN, triton); "same machine" is judged on it, and an environment
+   without one is an unknown machine. Bench records gain ``noise`` ({wall_s, threads, cores,
+   loadavg_before, loadavg_after, steal, others_cores}; bench/noise.py), with a "busy machine:
+   ..." warning when another process or the hypervisor competed. A merge of bench reports keeps
+   their ``settings`` (and a sweep's ``sweep``), which must agree.
+
+   A new kind, "ab" (``snnbench bench --rev REV`` and ``snnbench gate --rev REV``): our
+   implementation as of git revision REV ("base") and as in the working tree ("current"), timed
+   in one run, round by round (bench/ab.py). Top level adds ``revisions`` ({base: {rev, commit,
+   snnbench, api}, current: {rev, commit, dirty, snnbench, api}}) and ``settings`` (as a bench
+   report's, plus ``order``). One record per neuron, case, mode: ``neuron``, ``case``,
+   ``device``, ``dtype``, ``mode``, ``impl`` ("native"), ``base`` and ``current`` (each
+   {``samples_s``, ``median_s``, ``iqr_s``, ``peak_mem_bytes``, ``error``}), ``ratios`` (round
+   i: current's seconds / base's seconds), ``slowdown`` (their median: > 1 means the working
+   tree is slower), ``ci`` ([lo, hi], 95% bootstrap of that median), ``n_pairs``,
+   ``mem_method``, ``train_fields``, ``noise``, ``warnings``, ``case_spec``. Upgrade from 2: nothing to change (no fingerprint
+   means an unknown machine; no noise means none was recorded).
+
 Reading: a file with a newer schema than this version knows is refused with one line; older
 versions are upgraded step by step by the functions in ``UPGRADES``.
 """
@@ -86,18 +106,23 @@ from typing import Any, Callable
 from snnbench import __version__
 from snnbench.errors import ReportError
 
-SCHEMA_VERSION = 2
-KINDS = ("compare", "bench", "fuzz", "audit")
+SCHEMA_VERSION = 3
+KINDS = ("compare", "bench", "ab", "fuzz", "audit")
 REPORTS_DIR = Path("reports")
 
 # What identifies a record of each kind (no two records of one report share it).
 COMPARE_KEY = ("neuron", "case", "device", "dtype", "impl")
 BENCH_KEY = ("neuron", "case", "device", "dtype", "mode", "impl")
 COMPARISON_KEY = ("neuron", "case", "device", "dtype", "mode", "impl")
-RECORD_KEYS = {"compare": COMPARE_KEY, "bench": BENCH_KEY}
+RECORD_KEYS = {"compare": COMPARE_KEY, "bench": BENCH_KEY, "ab": BENCH_KEY}
 # merge keeps records of the same case from different releases of a reference apart (a release matrix)
-MERGE_KEYS = {"compare": COMPARE_KEY + ("release",), "bench": BENCH_KEY, "fuzz": ("neuron", "case", "release"),
-              "audit": ("neuron", "departure", "version")}
+MERGE_KEYS = {"compare": COMPARE_KEY + ("release",), "bench": BENCH_KEY, "ab": BENCH_KEY,
+              "fuzz": ("neuron", "case", "release"), "audit": ("neuron", "departure", "version")}
+REQUIRED = {"compare": ("neuron", "case", "device", "dtype", "verdict"),
+            "bench": ("neuron", "case", "device", "dtype", "mode", "impl", "samples_s", "median_s"),
+            "ab": ("neuron", "case", "device", "dtype", "mode", "impl", "base", "current", "ratios"),
+            "fuzz": ("neuron", "case", "case_file", "reason"),
+            "audit": ("neuron", "departure", "holds", "method", "effect")}
 
 
 def _upgrade_1(report: dict) -> dict:
@@ -112,8 +137,13 @@ def _upgrade_1(report: dict) -> dict:
     return report
 
 
+def _upgrade_2(report: dict) -> dict:
+    """2 -> 3: only additions (fingerprint, noise, the "ab" kind); a version-2 report reads as is."""
+    return report
+
+
 # version n -> function upgrading a version-n report dict to version n+1
-UPGRADES: dict[int, Callable[[dict], dict]] = {1: _upgrade_1}
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _upgrade_1, 2: _upgrade_2}
 
 
 def new_report(kind: str, environment: dict, results: list[dict], **extra: Any) -> dict:
@@ -207,10 +237,7 @@ def load(path: str | Path, kind: str | None = None) -> dict:
     results = report.get("results")
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise ReportError(f"{path}: malformed report: 'results' must be a list of records")
-    required = {"compare": ("neuron", "case", "device", "dtype", "verdict"),
-                "bench": ("neuron", "case", "device", "dtype", "mode", "impl", "samples_s", "median_s"),
-                "fuzz": ("neuron", "case", "case_file", "reason"),
-                "audit": ("neuron", "departure", "holds", "method", "effect")}[report["kind"]]
+    required = REQUIRED[report["kind"]]
     for i, record in enumerate(results):
         missing = [k for k in required if k not in record]
         if missing:

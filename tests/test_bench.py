@@ -416,18 +416,6 @@ def test_profile_bad_threads_exits_2(tiny_file):
     assert result.exit_code == 2 and "--threads must be a positive integer" in result.output
 
 
-def test_run_bench_as_the_gate_calls_it(tmp_path):
-    """The gate re-runs a bench report's cases: run_bench(cases, modes, impls, device, threads, quick,
-    on_result=...), impls as named in the records (so 'sol' may be among them)."""
-    from snnbench.bench.runner import run_bench
-
-    seen = []
-    report = run_bench([_tiny_case(tmp_path)], ["train"], ["native", "sol"], "cpu", None, True,
-                       on_result=seen.append, memory=False)
-    assert [(r["mode"], r["impl"]) for r in report["results"]] == [("train", "native"), ("train", "sol")]
-    assert seen == report["results"]
-
-
 def test_cpu_train_peak_counts_the_gradients(tmp_path):
     """A train call allocates a gradient for every weight: its peak is at least their size (the
     gradients of the previous call are freed before the baseline, not counted in it)."""

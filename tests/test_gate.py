@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from snnbench import gate as gate_mod
+from snnbench import judge
 from snnbench.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -24,8 +24,8 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def regressions(baseline: dict, current: dict, thresholds=gate_mod.Thresholds()) -> list:
-    return [c for c in gate_mod.gate(baseline, current, thresholds).checks if c.status == "regression"]
+def regressions(baseline: dict, current: dict, thresholds=judge.Thresholds()) -> list:
+    return [c for c in judge.judge(baseline, current, thresholds).checks if c.status == "regression"]
 
 
 def write(path: Path, report: dict) -> Path:
@@ -80,7 +80,7 @@ def test_verdict_changes(compare_report, tmp_path, before, after, code):
     result = invoke("gate", write(tmp_path / "b.json", base), write(tmp_path / "c.json", cur))
     assert result.exit_code == code, result.output
     if code == 1:
-        assert [c.change for c in regressions(base, cur)] == [f"{before} -> {after}"]
+        assert [(c.baseline, c.current, c.change) for c in regressions(base, cur)] == [(before, after, "worse")]
 
 
 def test_disappeared_case_is_a_regression(compare_report, tmp_path):
@@ -125,6 +125,14 @@ def test_kinds_must_match(compare_report):
     assert_one_line_error(result, "same kind")
 
 
+def test_only_compare_and_bench_reports_are_judged_in_pairs():
+    from snnbench.errors import ReportError
+
+    other = {"kind": "sweepish", "results": [], "environment": {}}
+    with pytest.raises(ReportError, match="gate judges compare and bench reports"):
+        judge.judge(other, other)
+
+
 # ---------------------------------------------------------------- bad input: exit 2, one line
 
 @pytest.mark.parametrize("content, needle", [
@@ -151,9 +159,9 @@ def test_bad_thresholds_exit_2():
 
 
 def test_threshold_syntax():
-    assert gate_mod.parse_fraction("10%", "x") == pytest.approx(0.1)
-    assert gate_mod.parse_fraction("0.1", "x") == pytest.approx(0.1)
-    assert gate_mod.parse_fraction(" 2.5% ", "x") == pytest.approx(0.025)
+    assert judge.parse_fraction("10%", "x") == pytest.approx(0.1)
+    assert judge.parse_fraction("0.1", "x") == pytest.approx(0.1)
+    assert judge.parse_fraction(" 2.5% ", "x") == pytest.approx(0.025)
 
 
 # ---------------------------------------------------------------- synthetic bench reports
@@ -183,7 +191,7 @@ def test_speedup_30_percent_worse_with_tight_samples_is_a_regression(bench, tmp_
     current = write(tmp_path / "c.json", bench)
     result = invoke("gate", BENCH, current)
     assert result.exit_code == 1, result.output
-    outcome = gate_mod.gate(load(BENCH), bench)
+    outcome = judge.judge(load(BENCH), bench)
     bad = [c for c in outcome.checks if c.status == "regression"]
     assert [(c.metric, c.key["mode"]) for c in bad] == [("speedup", "forward")]
     assert invoke("gate", BENCH, current, "--max-slowdown", "40%").exit_code == 0
@@ -213,8 +221,8 @@ def test_bootstrap_is_repeatable(bench):
     base = copy.deepcopy(bench)
     for c in bench["comparisons"]:
         c["ratios"] = [2.0 / 1.2 * (1 + 0.3 * np.sin(i)) for i in range(15)]
-    a = [c.detail for c in gate_mod.gate(base, bench).checks]
-    b = [c.detail for c in gate_mod.gate(base, bench).checks]
+    a = [c.detail for c in judge.judge(base, bench).checks]
+    b = [c.detail for c in judge.judge(base, bench).checks]
     assert a == b and any("CI" in d for d in a)
 
 
@@ -236,36 +244,73 @@ def _everything_slower(report: dict, factor: float) -> None:
         r["median_s"] *= factor
 
 
+def another_cpu(report: dict) -> None:
+    """The same host name, CPU label and threads, but another CPU underneath (the issue's case:
+    two "AMD EPYC" VMs, a Zen 3 with AVX2 and a Zen 4 with AVX-512)."""
+    fingerprint = report["environment"]["fingerprint"]
+    fingerprint.update(cpu_model_id="17", cpu_capability="AVX512")
+
+
 def test_absolute_times_only_on_the_same_machine(bench, tmp_path):
     _everything_slower(bench, 1.3)  # a slower machine: ratios hold, absolute times do not
     same = write(tmp_path / "same.json", bench)
     result = invoke("gate", BENCH, same)
     assert result.exit_code == 1
     assert {c.metric for c in regressions(load(BENCH), bench)} == {"median_s"}
-    bench["environment"]["machine"] = "another-runner"
+    another_cpu(bench)
     other = write(tmp_path / "other.json", bench)
     result = invoke("gate", BENCH, other)
     assert result.exit_code == 0, result.output
-    assert "different machines" in result.output
+    said = " ".join(result.output.split())
+    assert "the machines differ" in said and "AVX2 vs AVX512" in said, result.output
     result = invoke("gate", BENCH, other, "--absolute")
-    assert result.exit_code == 1 and "different machines" in result.output
-    absolute = gate_mod.Thresholds(absolute=True)
+    assert result.exit_code == 1 and "the machines differ" in " ".join(result.output.split())
+    absolute = judge.Thresholds(absolute=True)
     assert {c.metric for c in regressions(load(BENCH), bench, absolute)} == {"median_s"}
+
+
+def test_same_machine_is_judged_on_the_fingerprint(bench):
+    assert judge.same_machine(bench, bench)
+    renamed = copy.deepcopy(bench)
+    renamed["environment"]["machine"] = "another-runner"      # CI runners get new host names
+    assert judge.same_machine(bench, renamed)
+    other = copy.deepcopy(bench)
+    another_cpu(other)                                         # same label, another CPU
+    assert other["environment"]["cpu"] == bench["environment"]["cpu"]
+    assert not judge.same_machine(bench, other)
+    threads = copy.deepcopy(bench)
+    threads["environment"]["torch_threads"] = 4
+    assert not judge.same_machine(bench, threads)
+
+
+def test_a_report_without_a_fingerprint_is_an_unknown_machine(bench, tmp_path):
+    old = copy.deepcopy(bench)
+    del old["environment"]["fingerprint"]                     # made before fingerprints existed
+    assert not judge.same_machine(old, old)
+    _everything_slower(bench, 1.3)
+    slow_speedup(bench, 1.3)
+    result = invoke("gate", write(tmp_path / "old.json", old), write(tmp_path / "c.json", bench))
+    assert result.exit_code == 0, result.output
+    assert "cannot be told to be the same" in " ".join(result.output.split())
 
 
 def test_merged_reports_from_several_machines_are_not_one_machine(bench):
     other = copy.deepcopy(bench)
-    other["environments"] = [bench["environment"], dict(bench["environment"], machine="another-runner")]
-    assert gate_mod.same_machine(bench, bench) and not gate_mod.same_machine(bench, other)
+    second = copy.deepcopy(bench["environment"])
+    another_cpu({"environment": second})
+    other["environments"] = [bench["environment"], second]
+    assert judge.same_machine(bench, bench) and not judge.same_machine(bench, other)
 
 
 def test_sol_ratio_regression(bench, tmp_path):
     for r in rows(bench, mode="train", impl="native"):
         r["samples_s"] = [s * 1.3 for s in r["samples_s"]]
         r["median_s"] *= 1.3
-    bench["environment"]["machine"] = "another-runner"  # only the same-run figure can tell
-    outcome = gate_mod.gate(load(BENCH), bench)
+    another_cpu(bench)  # only the same-run figure can tell, and only when asked to judge it
+    strict = judge.Thresholds(strict=True)
+    outcome = judge.judge(load(BENCH), bench, strict)
     assert [(c.metric, c.key["mode"]) for c in outcome.checks if c.status == "regression"] == [("sol_ratio", "train")]
+    assert judge.judge(load(BENCH), bench).exit_code == 0
 
 
 def test_disappeared_bench_result_and_comparison(bench, tmp_path):
@@ -349,3 +394,111 @@ def test_committed_baseline_loads():
     report = load(root / "reports" / "baselines" / "compare.json")
     assert report["kind"] == "compare" and report["results"]
     assert all("case_spec" in r for r in report["results"])
+
+
+# ---------------------------------------------------------------- machines and memory, on real runs
+
+SMALL_SLSTM = """
+[[case]]
+name = "small"
+bench = true
+neuron = "slstm"
+steps = 20
+batch = 16
+sample_shape = [32]
+seed = 3
+[case.params]
+input_size = 32
+hidden_size = 64
+threshold = 0.05
+"""
+
+
+def _bench_tiny(tmp_path: Path, name: str, *args) -> Path:
+    tiny = tmp_path / "small.toml"
+    tiny.write_text(SMALL_SLSTM)
+    path = tmp_path / name
+    made = invoke("bench", "slstm", "--case-file", tiny, "--quick", "--json", path, *args)
+    assert made.exit_code == 0, made.output
+    return path
+
+
+def test_a_baseline_from_another_cpu_against_unchanged_code_is_not_a_regression(tmp_path):
+    """The issue's case: the same code, a baseline from another CPU whose ratios differ (there:
+    SConv2dLSTM forward 1.72x -> 1.38x, ALIFRecurrent train 3.06x -> 2.20x)."""
+    base = load(_bench_tiny(tmp_path, "here.json", "--no-memory"))
+    another_cpu(base)
+    for c in base["comparisons"]:
+        c["ratios"] = [r * 10 for r in c["ratios"]]    # that CPU favoured ours (a lot, to leave noise no say)
+        c["speedup"] = float(np.median(c["ratios"]))
+    for r in rows(base, impl="native"):
+        r["samples_s"] = [s / 10 for s in r["samples_s"]]
+        r["median_s"] /= 10
+    baseline = write(tmp_path / "other-cpu.json", base)
+    result = invoke("gate", baseline, "--json", tmp_path / "now.json")   # the baseline's cases, run here now
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "the machines differ" in said and "AVX512 vs " in said, result.output
+    strict = invoke("gate", baseline, tmp_path / "now.json", "--strict")
+    assert strict.exit_code == 1, strict.output
+    assert {c.metric for c in regressions(base, load(tmp_path / "now.json"), judge.Thresholds(strict=True))} \
+        == {"speedup", "sol_ratio"}
+
+
+@pytest.mark.slow
+def test_two_quick_runs_of_the_same_code_are_never_a_memory_regression(tmp_path):
+    first = _bench_tiny(tmp_path, "first.json", "--impl", "native")
+    second = _bench_tiny(tmp_path, "second.json", "--impl", "native")
+    a, b = load(first), load(second)
+    assert all(r["peak_mem_bytes"] > 0 for r in rows(a, impl="native") + rows(b, impl="native"))
+    for x, y in ((a, b), (b, a)):
+        checks = [c for c in judge.judge(x, y).checks if c.metric == "peak_mem_bytes"]
+        assert len(checks) == 2 and all(c.status in ("ok", "improved") for c in checks), checks
+
+
+def test_memory_growth_needs_the_share_and_the_floor(bench, tmp_path):
+    def peaks(base_bytes, current_bytes, **kw):
+        b, c = copy.deepcopy(bench), copy.deepcopy(bench)
+        for r in rows(b, mode="forward", impl="native"):
+            r["peak_mem_bytes"] = base_bytes
+        for r in rows(c, mode="forward", impl="native"):
+            r["peak_mem_bytes"] = current_bytes
+        return [x.status for x in judge.judge(b, c, judge.Thresholds(**kw)).checks
+                if x.metric == "peak_mem_bytes" and x.key["mode"] == "forward"]
+
+    assert peaks(8 * 1024, 12 * 1024) == ["ok"]                      # +50%, but 4 KiB: two quick runs
+    assert peaks(10 * 2 ** 20, 12 * 2 ** 20) == ["regression"]      # +20% and 2 MiB
+    assert peaks(10 * 2 ** 20, 12 * 2 ** 20, min_memory_growth=4 * 2 ** 20) == ["ok"]
+    assert peaks(12 * 2 ** 20, 8 * 2 ** 20) == ["improved"]
+    result = invoke("gate", BENCH, BENCH, "--min-memory-growth", "lots")
+    assert_one_line_error(result, "--min-memory-growth")
+    assert judge.parse_size("1MiB", "x") == 2 ** 20 and judge.parse_size("512 KiB", "x") == 2 ** 19
+    assert judge.parse_size("2MB", "x") == 2_000_000 and judge.parse_size("4096", "x") == 4096
+
+
+def test_sol_ratio_interval_keeps_each_rounds_pair(bench):
+    """Ours and the speed of light slowed together, round by round (a busy machine): their paired
+    ratio is steady, so a 30% change of it is a clear regression. Resampled apart, the common
+    swings would hide it."""
+    swings = [1.0, 3.0, 1.5, 4.0, 2.0, 1.2, 3.5, 2.5, 1.1, 3.2, 1.8, 2.2, 4.5, 1.4, 2.8]
+    base, cur = copy.deepcopy(bench), copy.deepcopy(bench)
+    for report, ours in ((base, 1.0e-3), (cur, 1.3e-3)):
+        for r in rows(report, mode="forward"):
+            seconds = ours if r["impl"] == "native" else 0.25e-3 if r["impl"] == "sol" else 2e-3
+            r["samples_s"] = [seconds * s for s in swings]
+            r["median_s"] = float(np.median(r["samples_s"]))
+    check = next(c for c in judge.judge(base, cur).checks if c.metric == "sol_ratio" and c.key["mode"] == "forward")
+    assert check.status == "regression" and check.change == "30.0% slower", check
+    def samples(report, impl):
+        return np.array(rows(report, mode="forward", impl=impl)[0]["samples_s"])
+
+    unpaired = [(samples(cur, "native"), 1), (samples(cur, "sol"), -1), (samples(base, "native"), -1),
+                (samples(base, "sol"), 1)]
+    lo, hi = judge.slowdown_interval(unpaired, judge.Thresholds(), "x")
+    assert lo < 1.1 < hi          # the same figure, each set resampled apart: inconclusive
+
+
+def test_options_that_go_with_rev_are_refused_without_it():
+    assert_one_line_error(invoke("gate", BENCH, "--case", "bench-small"), "--case goes with --rev")
+    assert_one_line_error(invoke("gate", BENCH, "--mode", "forward"), "--mode goes with --rev")
+    assert_one_line_error(invoke("gate", BENCH, BENCH, "--json", "x.json"), "runs nothing")

@@ -11,6 +11,14 @@ The smallest of these is reported (RSS noise only ever adds). The peak is what t
 really held: tensors plus the allocator's own overhead. Where the high-water mark cannot be reset
 the child skips the warm-up call instead (``mem_method = "cpu-peak-rss-subprocess-noreset"``).
 
+The A/B workers (bench/ab_worker.py) measure in their own process with the same steps
+(:func:`peaks_in_process`, ``mem_method = "cpu-peak-rss-worker"``), after timing each case: a
+process that already ran other cases, the same history for both revisions, so the two figures
+compare with each other rather than with a fresh process's.
+
+This module imports nothing from snnbench at module level: the A/B worker loads it by its path,
+inside a process whose ``snnbench`` is another revision's.
+
 CUDA (``mem_method = "cuda-max-memory-allocated"``): in process, after timing:
 ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus the bytes allocated
 before the call (the module, input and upstream tensors).
@@ -101,6 +109,31 @@ def _trim() -> None:
         pass
 
 
+def peaks_in_process(fn: Callable[[], None], clear: Callable[[], None], calls: int = CALLS) -> tuple[list[int], str]:
+    """Peak RSS above idle of ``calls`` calls of ``fn`` in this process, after one unmeasured
+    call: free what can be freed (``clear()``, the garbage collector, glibc's ``malloc_trim``),
+    take the idle RSS, reset the high-water mark, call, read the peak. Where the mark cannot be
+    reset, one call measured from a mark that this process's history may already have raised."""
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # start the thread pools
+    can_reset = _reset_high_water_mark()
+    if not can_reset:
+        clear()
+        _trim()
+        baseline = _rss_bytes()
+        fn()
+        return [_peak_rss_bytes() - baseline], CPU_METHOD_NORESET
+    fn()
+    peaks = []
+    for _ in range(calls):
+        clear()
+        _trim()
+        baseline = _rss_bytes()
+        _reset_high_water_mark()
+        fn()
+        peaks.append(_peak_rss_bytes() - baseline)
+    return peaks, CPU_METHOD
+
+
 def child_measure(request: dict) -> dict:
     """In the fresh process: build, warm up, reset the peak, run once; peak above idle."""
     from snnbench import implementations, inputs, specs
@@ -114,28 +147,10 @@ def child_measure(request: dict) -> dict:
                            implementations.reference(case.neuron), shapes, tuple(request["train_fields"]))
     if impl.name in built.problems:
         raise RuntimeError(built.problems[impl.name])
-    fn = built.call(impl.name, request["mode"])
-    torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # start the thread pools
-    can_reset = _reset_high_water_mark()
-    if not can_reset:
-        built.clear_grads()
-        _trim()
-        baseline = _rss_bytes()
-        fn()
-        peaks = [_peak_rss_bytes() - baseline]
-    else:
-        fn()
-        peaks = []
-        for _ in range(request.get("calls", CALLS)):
-            built.clear_grads()
-            _trim()
-            baseline = _rss_bytes()
-            _reset_high_water_mark()
-            fn()
-            peaks.append(_peak_rss_bytes() - baseline)
+    peaks, method = peaks_in_process(built.call(impl.name, request["mode"]), built.clear_grads,
+                                     request.get("calls", CALLS))
     built.close()
-    return {"peak_bytes": max(0, min(peaks)), "peaks_bytes": peaks,
-            "mem_method": CPU_METHOD if can_reset else CPU_METHOD_NORESET}
+    return {"peak_bytes": max(0, min(peaks)), "peaks_bytes": peaks, "mem_method": method}
 
 
 def cpu_peak(case_spec: dict, impl: str, mode: str, dtype: str, output_shapes: dict,

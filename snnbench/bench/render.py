@@ -33,13 +33,19 @@ def rate(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def size(value: int | None) -> str:
+def size(value: float | None) -> str:
+    """Bytes in the largest binary unit they fill: '20.2 MiB', '1020 KiB', '512 B'."""
     if value is None:
         return "-"
     for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value} B"
+        if abs(value) >= scale:
+            return f"{_digits(value / scale)} {unit}"
+    return f"{int(value)} B"
+
+
+def _digits(value: float) -> str:
+    """Three significant digits, without an exponent (1020, not 1.02e+03)."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 def spread(record: dict) -> str:
@@ -67,16 +73,39 @@ def significance(c: dict) -> str:
 
 
 def _notes(report: dict) -> list[str]:
-    notes = []
+    """Each record's warnings; a busy machine once per case and mode (it concerns all its rows)."""
+    notes: dict[str, None] = {}
     for r in report["results"]:
         for w in r.get("warnings", []):
-            notes.append(f"{r['neuron']}/{r['case']} {r['mode']} {r['impl']}: {w}")
-    return notes
+            who = f"{r['neuron']}/{r['case']} {r['mode']}" + ("" if w.startswith("busy machine") else f" {r['impl']}")
+            notes[f"{who}: {w}"] = None
+    return list(notes)
+
+
+def name_cells(neuron: str, case: str, rows: int) -> list[str]:
+    """The case column of a block of ``rows`` rows: the neuron on the first, the case on the second
+    (both on the first, one above the other, when the block has one row), so that a narrow
+    column (80 columns in a CI log) wraps between the two names, never inside one."""
+    if rows == 1:
+        return [f"{neuron}\n{case}"]
+    return [neuron, case] + [""] * (rows - 2)
+
+
+def _blocks(records: list[dict], key) -> list[list[dict]]:
+    """Consecutive records with the same key, as blocks."""
+    blocks: list[list[dict]] = []
+    for r in records:
+        if blocks and key(blocks[-1][0]) == key(r):
+            blocks[-1].append(r)
+        else:
+            blocks.append([r])
+    return blocks
 
 
 def results_table(report: dict) -> Table:
-    """One block per case (its name on its first row), one row per mode and implementation.
-    Throughput in sequences/s and the repeat count are in the JSON and the markdown."""
+    """One block per case (its neuron and name on its first rows), one row per mode and
+    implementation. Throughput in sequences/s and the repeat count are in the JSON and the
+    markdown."""
     table = Table(title="snnbench bench: time per sequence, throughput, peak memory", header_style="bold",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True,
                   caption="steps/s: neuron-steps (neurons x steps x batch) per second; x SoL: time over the "
@@ -84,33 +113,32 @@ def results_table(report: dict) -> Table:
     table.add_column("case", overflow="fold", min_width=14, ratio=1)
     for col in ("mode", "impl", "median", "IQR", "steps/s", "peak mem", "x SoL"):
         table.add_column(col, justify="left" if col in ("mode", "impl") else "right", no_wrap=True)
-    previous = None
-    for r in report["results"]:
-        key = (r["neuron"], r["case"], r["device"], r.get("dtype"))
-        if previous is not None and key != previous:
+    blocks = _blocks(report["results"], lambda r: (r["neuron"], r["case"], r["device"], r.get("dtype")))
+    for i, block in enumerate(blocks):
+        if i:
             table.add_section()
-        t = r.get("throughput") or {}
-        noisy = bool(r.get("warnings"))
-        table.add_row(f"{r['neuron']}/{r['case']}" if key != previous else "",
-                      r["mode"], Text(impl_label(r["impl"]), style=IMPL_STYLE.get(r["impl"], "green")),
-                      seconds(r.get("median_s")), Text(spread(r) + ("!" if noisy else ""),
-                                                      style="yellow" if noisy else ""),
-                      rate(t.get("neuron_steps_per_s")), size(r.get("peak_mem_bytes")), ratio(r.get("sol_ratio")))
-        previous = key
+        for name, r in zip(name_cells(block[0]["neuron"], block[0]["case"], len(block)), block):
+            t = r.get("throughput") or {}
+            noisy = bool(r.get("warnings"))
+            table.add_row(Text(name), r["mode"], Text(impl_label(r["impl"]), style=IMPL_STYLE.get(r["impl"], "green")),
+                          seconds(r.get("median_s")), Text(spread(r) + ("!" if noisy else ""),
+                                                          style="yellow" if noisy else ""),
+                          rate(t.get("neuron_steps_per_s")), size(r.get("peak_mem_bytes")), ratio(r.get("sol_ratio")))
     return table
 
 
 def comparisons_table(report: dict) -> Table:
-    table = Table(title="speedup over the reference: reference time / its time, paired (median, 95% CI)",
+    table = Table(title="speedup: reference time / its time, paired per round (median, 95% CI)",
                   header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("case", overflow="fold", min_width=14, ratio=1)
     for col in ("mode", "impl", "speedup [95% CI]", "pairs", "verdict"):
         table.add_column(col, justify="right" if col in ("speedup [95% CI]", "pairs") else "left", no_wrap=True)
-    for c in report.get("comparisons", []):
-        verdict = significance(c)
-        style = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
-        table.add_row(Text(f"{c['neuron']}/{c['case']}"), c["mode"], Text(impl_label(c.get("impl", "native"))),
-                      speedup(c), str(c["n_pairs"]), Text(verdict, style=style))
+    for block in _blocks(report.get("comparisons", []), lambda c: (c["neuron"], c["case"], c["device"], c["dtype"])):
+        for name, c in zip(name_cells(block[0]["neuron"], block[0]["case"], len(block)), block):
+            verdict = significance(c)
+            style = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
+            table.add_row(Text(name), c["mode"], Text(impl_label(c.get("impl", "native"))),
+                          speedup(c), str(c["n_pairs"]), Text(verdict, style=style))
     return table
 
 
@@ -186,3 +214,95 @@ def profile_table(result: dict) -> Table:
             row.append(seconds(op["self_device_us"] * 1e-6))
         table.add_row(*row)
     return table
+
+
+# ---- A/B reports (bench --rev) -------------------------------------------------------------------
+def revision_label(info: dict | None) -> str:
+    """{'rev': 'HEAD~1', 'commit': 'abc...', 'dirty': False} -> 'HEAD~1 (abc1234567)'."""
+    info = info or {}
+    short = (info.get("commit") or "?")[:10] + ("+dirty" if info.get("dirty") else "")
+    rev = info.get("rev") or "?"
+    return short if rev == info.get("commit") else f"{rev} ({short})"
+
+
+def ab_change(r: dict) -> str:
+    """The median slowdown with its interval: '1.02x [0.98, 1.05]'."""
+    if r.get("slowdown") is None:
+        return "-"
+    lo, hi = r.get("ci") or (None, None)
+    return f"{r['slowdown']:.2f}x" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else "")
+
+
+def _ab_memory(r: dict) -> str:
+    """The working tree's peak and its change from the base's: '952 KiB -7%'."""
+    b, c = r["base"].get("peak_mem_bytes"), r["current"].get("peak_mem_bytes")
+    if c is None:
+        return "-"
+    return size(c) + (f" {c / b - 1:+.0%}" if b else "")
+
+
+def ab_table(report: dict) -> Table:
+    revs = report.get("revisions", {})
+    table = Table(title=f"snnbench A/B: {revision_label(revs.get('current'))} against "
+                        f"{revision_label(revs.get('base'))}",
+                  header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
+                  collapse_padding=True,
+                  caption="timed in turns in one run; now/base: median of the per-round ratios (> 1: slower "
+                          "now), 95% CI; mem: peak now, change from base")
+    table.add_column("case", overflow="fold", min_width=14, ratio=1)
+    for col in ("mode", "base", "now", "now/base [95% CI]", "mem"):
+        table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=True)
+    blocks = _blocks(report["results"], lambda r: (r["neuron"], r["case"], r["device"], r.get("dtype")))
+    for i, block in enumerate(blocks):
+        if i:
+            table.add_section()
+        for name, r in zip(name_cells(block[0]["neuron"], block[0]["case"], len(block)), block):
+            b, c = r["base"], r["current"]
+            noisy = bool(r.get("warnings"))
+            table.add_row(Text(name), r["mode"], "error" if b.get("error") else seconds(b.get("median_s")),
+                          "error" if c.get("error") else seconds(c.get("median_s")),
+                          Text(ab_change(r) + ("!" if noisy else ""), style="yellow" if noisy else ""),
+                          _ab_memory(r))
+    return table
+
+
+def _ab_notes(report: dict) -> list[str]:
+    notes = []
+    for r in report["results"]:
+        who = f"{r['neuron']}/{r['case']} {r['mode']}"
+        for side in ("base", "current"):
+            if r[side].get("error"):
+                notes.append(f"{who}: {side} could not run it: {r[side]['error']}")
+        notes += [f"{who}: {w}" for w in r.get("warnings", [])]
+    return notes
+
+
+def print_ab(report: dict, console: Console, path: str | None = None) -> None:
+    console.print(ab_table(report))
+    for note in _ab_notes(report):
+        console.print(Text("  ! ", style="yellow") + Text(note), highlight=False)
+    env = report.get("environment", {})
+    methods = sorted({r["mem_method"] for r in report["results"] if r.get("mem_method")})
+    console.print(f"device {_device(report)}, torch threads {env.get('torch_threads')}, torch {env.get('torch')}; "
+                  f"peak memory: {', '.join(methods) or 'not measured'}" + (f"   report: {path}" if path else ""),
+                  highlight=False)
+
+
+def ab_markdown(report: dict) -> str:
+    revs = report.get("revisions", {})
+    lines = [f"A/B: {revision_label(revs.get('current'))} against {revision_label(revs.get('base'))}, "
+             "timed in turns in one run.", "",
+             "| neuron | case | device | dtype | mode | base | now | now/base [95% CI] | pairs | peak mem base / now |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        b, c = r["base"], r["current"]
+        lines.append("| " + " | ".join([
+            r["neuron"], r["case"], r["device"], r.get("dtype", "-"), r["mode"],
+            "error" if b.get("error") else seconds(b.get("median_s")),
+            "error" if c.get("error") else seconds(c.get("median_s")),
+            ab_change(r), str(r.get("n_pairs", "-")),
+            f"{size(b.get('peak_mem_bytes'))} / {size(c.get('peak_mem_bytes'))}"]) + " |")
+    notes = _ab_notes(report)
+    if notes:
+        lines += ["", "Warnings:", ""] + [f"- {n.replace('|', '/')}" for n in notes]
+    return "\n".join(lines) + "\n"

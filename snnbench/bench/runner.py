@@ -3,21 +3,22 @@
 
 For each case and mode: build the workload once (the same weights, input and upstream gradients
 for every implementation), time the chosen implementations and the speed-of-light work
-interleaved, then measure each implementation's peak memory (CPU: a fresh subprocess per
-measurement; CUDA: the allocator's peak, in process). Each implementation other than the
+interleaved, with a noise probe around the rounds (load average, CPU steal, what other processes
+used: bench/noise.py), then measure each implementation's peak memory (CPU: a fresh subprocess
+per measurement; CUDA: the allocator's peak, in process). Each implementation other than the
 reference gets a comparison: its speedup over the reference, paired round by round.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 
 from snnbench import cases, env, implementations, inputs, results
-from snnbench.bench import memory, stats, timing, workload
+from snnbench.bench import memory, noise, stats, timing, workload
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError, Unsupported
 from snnbench.implementations.base import Implementation
@@ -63,8 +64,6 @@ def apply_threads(n: int | None) -> int:
 def with_min_time(settings: timing.Settings, seconds: float) -> timing.Settings:
     if not seconds > 0:
         raise SnnbenchError(f"--min-time must be positive, got {seconds}")
-    from dataclasses import replace
-
     return replace(settings, min_time_s=seconds)
 
 
@@ -159,7 +158,9 @@ def bench_case_mode(case: Case, mode: str, options: Options,
             calls = _usable_calls(built, mode, names, problems)
             sol_work = built.spec.speed_of_light(case, torch_dtype, options.device, mode)
             calls[SOL] = sol_work
+            probe = noise.Probe(options.threads)
             samples = timing.interleaved(calls, options.timing, timing.timer_for(options.device))
+            busy = probe.finish()
             peaks = _peaks(built, case, mode, options, [n for n in names if n in calls], problems)
         finally:
             built.close()
@@ -172,6 +173,9 @@ def bench_case_mode(case: Case, mode: str, options: Options,
             record["peak_mem_bytes"], record["mem_method"] = peaks[name]
         if name == SOL:
             record["sol_work"] = sol_work.description
+        record["noise"] = busy
+        if noise.warning(busy):
+            record["warnings"].append(noise.warning(busy))
         records.append(record)
     comparisons = []
     if reference.name in samples:
@@ -220,21 +224,21 @@ def run(selected: list[Case], options: Options, on_result: Callable[[dict], None
                               settings=settings_record(options), **extra)
 
 
-def run_bench(selected: list[Case], modes: list[str], impls: list[str], device: str = "cpu",
-              threads: int | None = None, quick: bool = False, on_result: Callable[[dict], None] | None = None,
-              dtype: str = "float32", memory: bool = True, **extra) -> dict:
-    """Run cases as a report's rows ran them (the gate's entry point): modes and implementations as
-    named in the records ("sol" is always run), threads as the report's environment had them."""
-    options = Options(device=device, dtype=parse_dtype(dtype),
-                      modes=tuple(m for m in dict.fromkeys(modes) if m in workload.MODES),
-                      impls=tuple(i for i in dict.fromkeys(impls) if i != SOL),
-                      threads=apply_threads(threads),
-                      timing=timing.Settings.quick() if quick else timing.Settings(), memory=memory)
-    return run(selected, options, on_result, **extra)
-
-
 def settings_record(options: Options) -> dict:
     t = options.timing
     return {"threads": options.threads, "warmup_calls": t.warmup_calls, "warmup_s": t.warmup_s,
             "min_time_s": t.min_time_s, "min_repeats": t.min_repeats, "max_repeats": t.max_repeats,
             "memory": options.memory}
+
+
+def timing_settings(settings: dict | None) -> timing.Settings:
+    """The timing settings a report's ``settings`` recorded; the defaults for what it lacks."""
+    default = timing.Settings()
+    if not isinstance(settings, dict):
+        return default
+    values = {}
+    for name in ("warmup_calls", "warmup_s", "min_time_s", "min_repeats", "max_repeats"):
+        value = settings.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            values[name] = type(getattr(default, name))(value)
+    return replace(default, **values)

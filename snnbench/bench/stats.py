@@ -1,7 +1,14 @@
-"""Statistics over raw timing samples: median, interquartile range, bootstrap confidence interval.
+"""Statistics over raw timing samples: median, interquartile range, paired ratios and the one
+bootstrap that every confidence interval of snnbench comes from (bench's speedups, the gate's
+slowdowns, the A/B comparison of two revisions).
 
 Quantiles interpolate linearly between order statistics (numpy's default), so the median of
 [1, 2, 3, 4] is 2.5 and its IQR (q75 - q25 = 3.25 - 1.75) is 1.5.
+
+The bootstrap (:func:`bootstrap_interval`) is a percentile bootstrap of a product of medians,
+each raised to +1 or -1: ``median(a) / median(b)`` is ``[(a, 1), (b, -1)]``, and the median of
+one set of paired ratios is ``[(ratios, 1)]``. Each set is resampled on its own, with a seeded
+generator, so the same samples always give the same interval.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import numpy as np
 NOISY_IQR = 0.1          # warn when IQR / median exceeds this
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0       # fixed: the same samples always give the same interval
+CONFIDENCE = 0.95
 
 
 def median(samples: Sequence[float]) -> float:
@@ -35,18 +43,34 @@ def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) ->
     return [float(a) / float(b) for a, b in zip(numerators, denominators)]
 
 
-def bootstrap_median_ci(values: Sequence[float], confidence: float = 0.95,
-                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median: resample with replacement, take each median."""
-    data = np.asarray(values, dtype=np.float64)
-    if data.size == 0:
-        raise ValueError("bootstrap of no values")
+def bootstrap_interval(parts: Sequence[tuple[Sequence[float], int]], confidence: float = CONFIDENCE,
+                       resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int | Sequence[int] = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``prod(median(values) ** power for values, power in parts)``.
+
+    Each set of values is resampled with replacement on its own (``resamples`` times), the
+    statistic is taken on every resample, and the interval is the central ``confidence`` share
+    of those."""
+    if not parts:
+        raise ValueError("bootstrap of nothing")
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, data.size, size=(resamples, data.size))
-    medians = np.median(data[picks], axis=1)
+    total = np.ones(resamples)
+    for values, power in parts:
+        data = np.asarray(values, dtype=np.float64)
+        if data.size == 0:
+            raise ValueError("bootstrap of no values")
+        picks = rng.integers(0, data.size, size=(resamples, data.size))
+        total *= np.median(data[picks], axis=1) ** power
     tail = (1.0 - confidence) / 2 * 100
-    lo, hi = np.percentile(medians, [tail, 100 - tail])
+    lo, hi = np.percentile(total, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def bootstrap_median_ci(values: Sequence[float], confidence: float = CONFIDENCE,
+                        resamples: int = BOOTSTRAP_RESAMPLES,
+                        seed: int | Sequence[int] = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median of one set of values."""
+    return bootstrap_interval([(values, 1)], confidence, resamples, seed)
 
 
 def noise_warning(samples: Sequence[float], limit: float = NOISY_IQR) -> str | None:

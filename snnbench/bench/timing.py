@@ -9,6 +9,10 @@ CPU calls are timed with ``time.perf_counter``. CUDA calls are timed with CUDA e
 around the call, then synchronised, so the time is what the GPU spent, not the launch time.
 Python's garbage collector runs once before the rounds and is off during them, so that a
 collection does not land in one impl's samples (tensors are freed by reference counting anyway).
+
+This module imports nothing from snnbench at module level: the A/B worker (bench/ab_worker.py)
+loads it by its path, inside a process whose ``snnbench`` is another revision's, so that both
+revisions are timed by the same code.
 """
 
 from __future__ import annotations
