@@ -215,6 +215,7 @@ def test_default_speed_of_light_copies_input_and_outputs(tmp_path):
 
 
 # ---- memory ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cpu_peak_memory_rises_with_batch(tmp_path):
     case = _tiny_case(tmp_path, steps=10, sample_shape=(512,)).with_params(input_size=512, hidden_size=512)
     peaks = {}
@@ -230,6 +231,7 @@ def test_cpu_peak_memory_rises_with_batch(tmp_path):
     assert peaks[512] - peaks[8] > 30 * 2 ** 20
 
 
+@pytest.mark.slow
 def test_cpu_peak_memory_does_not_inherit_the_parents_size(tmp_path):
     """The child is forked from this process: its ru_maxrss starts at our size, its VmHWM does not."""
     case = _tiny_case(tmp_path)
@@ -416,6 +418,7 @@ def test_profile_bad_threads_exits_2(tiny_file):
     assert result.exit_code == 2 and "--threads must be a positive integer" in result.output
 
 
+@pytest.mark.slow
 def test_cpu_train_peak_counts_the_gradients(tmp_path):
     """A train call allocates a gradient for every weight: its peak is at least their size (the
     gradients of the previous call are freed before the baseline, not counted in it)."""

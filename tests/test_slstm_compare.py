@@ -12,7 +12,8 @@ REFERENCE = implementations.reference("slstm")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.bench else [])
+                                  for c in STANDARD])
 def test_standard_case_is_equivalent(case, dtype):
     assert_equivalent(judge(case, dtype))
 

@@ -20,6 +20,7 @@ from triton_interpreted_checks import fused_against_loop  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow
 def test_kernels_in_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
     env.pop("SNNBENCH_NO_TRITON", None)

@@ -76,6 +76,7 @@ def test_example_leaky_parallel_passes_on_its_spikes_alone(user_path):
         assert {"input", "weight_ih"} <= set(r["backward"])
 
 
+@pytest.mark.slow
 def test_bench_times_three_implementations_interleaved(user_path):
     out = user_path / "b.json"
     result = run("bench", "slstm", "--impl", "mysnn.slstm:SLSTM", "--case-file", EXAMPLE_CASES,
