@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snnbench import results
+from snnbench import outputs, results
 from snnbench.cases import NAME_PATTERN
 from snnbench.errors import SnnbenchError
 
@@ -18,7 +18,9 @@ def path_of(name: str) -> Path:
 
 
 def store(report_path: str | Path, name: str) -> tuple[Path, dict]:
-    """Load (checking and upgrading to the current schema) and save atomically as baseline NAME."""
+    """Load (checking and upgrading to the current schema) and save atomically as baseline NAME
+    (replacing the baseline of that name, but never the report being stored)."""
     target = path_of(name)
+    outputs.check({f"--name {name}": target}, [report_path])
     report = results.load(report_path)
     return results.save(report, target), report

@@ -291,6 +291,9 @@ def _speed_check(where: dict, metric: str, b_value: Any, c_value: Any, point: fl
                  parts: list[tuple[np.ndarray | None, int]] | None, th: Thresholds) -> Check:
     """``point`` is the slowdown factor (>1: slower now)."""
     if point is None or not math.isfinite(point) or point <= 0:
+        if _positive(b_value) and not _positive(c_value):
+            return Check(where, metric, b_value, c_value, "lost", "regression",
+                         "measured in the baseline, not now (see the current report's warnings)")
         return Check(where, metric, b_value, c_value, "-", "ok", "no figure to compare")
     limit = 1 + th.max_slowdown
     change = "same" if abs(point - 1) < 5e-4 else f"{point - 1:.1%} slower" if point > 1 else f"{1 - point:.1%} faster"

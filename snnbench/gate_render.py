@@ -87,11 +87,12 @@ def print_gate(result: GateResult, console: Console, baseline: str, current: str
     if t is not None:
         console.print(t)
     else:
-        console.print(f"[dim]nothing changed beyond its threshold ({len(result.checks)} checks; --all lists them)[/dim]")
+        console.print(Text(f"nothing changed beyond its threshold ({len(result.checks)} checks; --all lists them)",
+                           style="dim"))
     for note in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
+        console.print(Text("warning:", style="yellow") + Text(f" {note}"), highlight=False)
     style = {"ok": "bold green", "regression": "bold red", "inconclusive": "bold yellow"}[result.verdict]
-    console.print(f"[{style}]{summary(result, baseline, current)}[/]", highlight=False, soft_wrap=True)
+    console.print(Text(summary(result, baseline, current), style=style), highlight=False, soft_wrap=True)
 
 
 def markdown(result: GateResult, baseline: str, current: str) -> str:

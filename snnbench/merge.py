@@ -5,13 +5,15 @@ record twice (same neuron, case, device, dtype, implementation, and for bench mo
 one of the two would silently win. Every input's environment is kept, in order, under
 ``environments`` (an input that is itself a merge contributes its own list); the first is also
 ``environment``, so a merged report reads like any other.
+
+OUT is a new file: an existing one is replaced only with ``force`` (``merge --force``), and never
+when it is one of the inputs (see snnbench/outputs.py).
 """
 
 from __future__ import annotations
 
-from snnbench import results
+from snnbench import outputs, results
 from snnbench.errors import ReportError
-
 
 
 def _join(lists: list[tuple[str, list[dict]]], fields: tuple[str, ...], what: str) -> list[dict]:
@@ -48,8 +50,9 @@ def merge(reports: list[dict], sources: list[str]) -> dict:
     return results.new_report(kind, environments[0], merged_results, **extra)
 
 
-def merge_files(out: str, inputs: list[str]) -> tuple[dict, str]:
-    """Load, merge, save atomically; the merged report and where it went."""
+def merge_files(out: str, inputs: list[str], force: bool = False) -> tuple[dict, str]:
+    """Check OUT, load, merge, save atomically; the merged report and where it went."""
+    outputs.check({"OUT": out}, inputs, replace=force)
     reports = [results.load(path) for path in inputs]
     report = merge(reports, [str(p) for p in inputs])
     return report, str(results.save(report, out))

@@ -30,6 +30,7 @@ class LeakyParallelSpec(NeuronSpec):
     description = "leaky neuron over a whole sequence via a ReLU RNN (mem = RNN hidden state), no reset"
     state_fields = ("mem",)
     call = SEQUENCE
+    object_arguments = snntorch_options.OBJECT_ARGUMENTS
     parameters = {
         "weight_ih": "rnn.weight_ih_l0",
         "weight_hh": "rnn.weight_hh_l0",
@@ -72,6 +73,11 @@ class LeakyParallelSpec(NeuronSpec):
             raise case.error("params.dropout", f"must be a number in [0, 1], got {dropout!r}")
         for key, value in p.items():
             snntorch_options.validate(case, key, value)
+
+    def footprint(self, case: Case) -> tuple[int, int]:
+        """Input, spk and mem, and the projection (H) per step and item; W_ih, W_hh, biases."""
+        inp, hid = case.params["input_size"], case.params["hidden_size"]
+        return inp + 3 * hid, hid * inp + hid * hid + 2 * hid
 
     def findings(self, case: Case) -> list[str]:
         p = case.params
