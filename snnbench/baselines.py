@@ -12,8 +12,8 @@ BASELINES_DIR = results.REPORTS_DIR / "baselines"
 
 
 def path_of(name: str) -> Path:
-    if not NAME_PATTERN.match(name):
-        raise SnnbenchError(f"--name '{name}': use only letters, digits, '-', '_' and '.'")
+    if not NAME_PATTERN.match(name) or name.startswith("."):
+        raise SnnbenchError(f"--name {name!r}: use only letters, digits, '-', '_' and '.' (not first)")
     return BASELINES_DIR / f"{name}.json"
 
 

@@ -387,6 +387,8 @@ def _positive(value: Any) -> bool:
 
 def _memory_check(where: dict, b: dict, c: dict, th: Thresholds) -> Check:
     bm, cm = b.get("peak_mem_bytes"), c.get("peak_mem_bytes")
+    if _positive(bm) and not isinstance(cm, (int, float)):
+        return Check(where, "peak_mem_bytes", bm, cm, "-", "inconclusive", "measured in the baseline, not now")
     if not _positive(bm) or not isinstance(cm, (int, float)):
         return Check(where, "peak_mem_bytes", bm, cm, "-", "ok", "not measured")
     if b.get("mem_method") != c.get("mem_method"):

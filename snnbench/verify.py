@@ -117,6 +117,9 @@ def grad_diff(ours: torch.Tensor | None, ref: torch.Tensor | None, tol: Toleranc
     out = {"max_abs": err, "max_rel": rel, "ok": rel <= tol.grad_rtol or err <= tol.atol}
     if same.any():
         out["non_finite"] = int(same.sum())
+    one_side = int((~finite & ~same).sum())
+    if one_side:
+        out["note"] = f"NaN or infinite on one side only ({one_side} value{'s' if one_side > 1 else ''})"
     return out
 
 

@@ -46,7 +46,7 @@ def size(value: int | None) -> str:
 
 
 def spread(record: dict) -> str:
-    if not record.get("median_s"):
+    if not record.get("median_s") or record.get("iqr_s") is None:
         return "-"
     return f"{record['iqr_s'] / record['median_s']:.0%}"
 
