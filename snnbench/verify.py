@@ -340,10 +340,10 @@ def _compare_into(record, case: Case, dtype: torch.dtype, device: str, tol: Tole
             if judged_at != record["dtype"]:
                 record["backward"][k]["judged_at"] = judged_at
         _judge(record, free, record["stepwise"], first_borderline, rate)
-        _note_non_finite(record)
         if record["verdict"] == "fail" and judged.kind != "native" and record["findings"]:
             record["hint"] = ("the reference departs from its documentation in this case (see its findings): "
                               "an implementation of the documented behaviour fails here")
+        _note_non_finite(record)
     finally:
         reference.cleanup(ref_module)
         if module is not None:
