@@ -8,6 +8,7 @@ arguments exist, whether ``sample_shape`` fits the params) belong to the neuron'
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from snnbench import limits
 from snnbench.errors import CaseError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -146,9 +148,28 @@ def _typed(value: Any, kind: type | tuple, source: str, case: str | None, key: s
 
 def _positive_int(table: Mapping, key: str, source: str, case: str) -> int:
     value = _require(table, key, int, source, case)
-    if value < 1:
-        raise CaseError(source, case, key, f"must be a positive integer, got {value}")
-    return value
+    return _within(limits.size, value, source, case, key)
+
+
+def _within(check, value: Any, source: str, case: str, key: str) -> Any:
+    """``check(value)`` from snnbench.limits, its complaint as a CaseError naming the key."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise CaseError(source, case, key, str(exc)) from None
+
+
+def _all_finite(value: Any, source: str, case: str, key: str) -> None:
+    """Refuse NaN and infinities anywhere in a case (TOML has nan and inf): every number a case
+    gives must be finite."""
+    if isinstance(value, float):
+        _within(limits.finite, value, source, case, key)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _all_finite(v, source, case, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _all_finite(v, source, case, f"{key}[{i}]")
 
 
 def _parse_input(raw: Any, source: str, case: str) -> InputSpec:
@@ -192,8 +213,9 @@ def _parse_tolerances(raw: Any, source: str, case: str) -> Mapping[str, Toleranc
                 raise CaseError(source, case, f"tolerance.{dtype}.{key}",
                                 f"unknown key (known: {', '.join(values)})")
             value = float(_typed(value, float, source, case, f"tolerance.{dtype}.{key}"))
-            if value < 0:
-                raise CaseError(source, case, f"tolerance.{dtype}.{key}", "must not be negative")
+            if not (math.isfinite(value) and value >= 0):
+                raise CaseError(source, case, f"tolerance.{dtype}.{key}",
+                                f"must be a finite number, not negative, got {value}")
             values[key] = value
         tolerances[dtype] = Tolerance(**values)
     return MappingProxyType(tolerances)
@@ -210,9 +232,12 @@ def parse_case(raw: Any, source: str, index: int) -> Case:
     for key in raw:
         if key not in CASE_KEYS:
             raise CaseError(source, name, key, f"unknown key (known: {', '.join(sorted(CASE_KEYS))})")
+    _all_finite(raw, source, name, "")
     shape = _require(raw, "sample_shape", list, source, name)
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        raise CaseError(source, name, "sample_shape", f"must be a list of positive integers, got {shape!r}")
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= limits.SIZE_MAX
+                            for d in shape):
+        raise CaseError(source, name, "sample_shape", f"must be a list of positive integers (each at most "
+                        f"{limits.SIZE_MAX}), got {shape!r}")
     params = _typed(raw.get("params", {}), dict, source, name, "params")
     initial_state = _typed(raw.get("initial_state", "random"), str, source, name, "initial_state")
     if initial_state not in INITIAL_STATES:
@@ -223,7 +248,7 @@ def parse_case(raw: Any, source: str, index: int) -> Case:
         steps=_positive_int(raw, "steps", source, name),
         batch=_positive_int(raw, "batch", source, name),
         sample_shape=tuple(shape),
-        seed=_typed(raw.get("seed", 0), int, source, name, "seed"),
+        seed=_within(limits.seed, _typed(raw.get("seed", 0), int, source, name, "seed"), source, name, "seed"),
         params=_freeze(params),
         input=_parse_input(raw.get("input"), source, name),
         tolerances=_parse_tolerances(raw.get("tolerance"), source, name),
@@ -238,6 +263,10 @@ def read_file(path: str | Path) -> list[Case]:
     """Parse one case file into cases, checking only what is common to every neuron."""
     path = Path(path)
     source = str(path)
+    if path.is_dir():
+        raise CaseError(source, None, None, "is a directory, not a case file")
+    if path.exists() and not path.is_file():
+        raise CaseError(source, None, None, "not a regular file, not a case file")
     if not path.is_file():
         raise CaseError(source, None, None, "no such case file")
     try:
@@ -246,6 +275,15 @@ def read_file(path: str | Path) -> list[Case]:
         raise CaseError(source, None, None, f"not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(source, None, None, f"cannot read: {exc}") from None
+    except RecursionError:
+        raise CaseError(source, None, None, "nested too deeply to be a case file") from None
+    try:
+        return _parse_cases(data, source)
+    except RecursionError:
+        raise CaseError(source, None, None, "nested too deeply to be a case file") from None
+
+
+def _parse_cases(data: dict, source: str) -> list[Case]:
     for key in data:
         if key != "case":
             raise CaseError(source, None, key, "unknown top-level key (cases go in [[case]] tables)")

@@ -1,4 +1,11 @@
-"""The snnbench command line: parse, call, print, exit code. No logic lives here."""
+"""The snnbench command line: parse, call, print, exit code. No logic lives here.
+
+Every command checks its output paths (snnbench.outputs) before it starts its work. Errors are one
+line on stderr: snnbench's own (exit 2, or their code) through :func:`handled`, usage errors of the
+command line itself (a missing argument, an unknown option, a value that is not a number) through
+:class:`OneLineErrors` (exit 2). The consoles never read text as markup or emoji codes: names,
+paths and messages are printed as they are; styles come from rich Text objects.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +15,102 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from snnbench.errors import SnnbenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+LINE_MAX = 1000
+
+
+def one_line(message: str) -> str:
+    """A message as one line of at most LINE_MAX characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= LINE_MAX else text[:LINE_MAX] + f"... ({len(text)} characters)"
+
+
+def print_error(message: str) -> None:
+    err_console.print(Text("error:", style="bold red") + Text(" " + one_line(message)), highlight=False,
+                      soft_wrap=True)
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """Usage errors of the command line in one line on stderr (exit 2), as snnbench's own errors;
+    ``snnbench`` alone still shows the help."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = code if isinstance(code, int) else 0
+        except typer.TyperException as exc:      # click's usage and parameter errors
+            code = exc.exit_code
+            if type(exc).__name__ != "NoArgsIsHelpError":    # that one has printed the help
+                ctx = getattr(exc, "ctx", None)
+                hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+                print_error(exc.format_message() + hint)
+        except typer.Abort:
+            code = 1
+            err_console.print("aborted")
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Verify and benchmark from-scratch spiking neurons against snntorch and sinabs.")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
+
+
+def _written_note() -> str:
+    from snnbench import outputs
+
+    done = outputs.written()
+    return f"written: {', '.join(done)}" if done else "nothing written"
 
 
 def handled(fn):
-    """Turn snnbench's own errors into one line on stderr and exit code 2; Ctrl-C into 130."""
+    """Turn snnbench's own errors into one line on stderr and exit code 2; Ctrl-C into 130. Both
+    say what the command had written by then."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from snnbench import outputs
+
+        outputs.forget_written()
         try:
             return fn(*args, **kwargs)
         except SnnbenchError as exc:
-            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            print_error(str(exc) + (f" ({_written_note()})" if outputs.written() else ""))
             raise typer.Exit(exc.exit_code)
         except KeyboardInterrupt:
-            err_console.print("interrupted: no report written")
+            err_console.print(Text(f"interrupted: {_written_note()}"), highlight=False, soft_wrap=True)
             raise typer.Exit(130)
 
     return wrapper
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[current]}"), console=err_console,
-                    transient=True)
+    """A transient progress bar on a terminal; nothing at all where stderr is not one (a log)."""
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[current]}", markup=False), console=err_console,
+                    transient=True, disable=not err_console.is_terminal)
+
+
+def check_outputs(outputs: dict, inputs: list = (), replace: bool = True) -> None:
+    from snnbench import outputs as outputs_mod
+
+    outputs_mod.check(outputs, inputs, replace)
 
 
 def _version(value: bool) -> None:
     if value:
         from snnbench import __version__
 
-        console.print(f"snnbench {__version__}", highlight=False)
+        console.print(Text(f"snnbench {__version__}"), highlight=False)
         raise typer.Exit(0)
 
 
@@ -86,6 +150,8 @@ def compare(
 
     device = runner.check_device(device)
     dtype_names = runner.dtypes(dtype)
+    report_path = json_path or results.default_path("compare")
+    check_outputs({"--json" if json_path else "report": report_path}, [case_file])
     selected = runner.collect_cases(neurons, case, case_file, seed=seed, shard=runner.parse_shard(shard))
     chosen = runner.compare_implementations(impl, list(dict.fromkeys(c.neuron for c in selected)))
     runner.check_user_implementations(selected, chosen)
@@ -99,7 +165,7 @@ def compare(
 
         report = runner.run_compare(selected, dtype_names, device, chosen, on_result=advance,
                                     skipped=runner.unavailable_neurons(neurons))
-    path = results.save(report, json_path or results.default_path("compare"))
+    path = results.save(report, report_path)
     render.print_compare(report, console, str(path))
     raise typer.Exit(runner.exit_code(report))
 
@@ -145,18 +211,21 @@ def bench(
     rev: Optional[str] = typer.Option(None, "--rev", help="time ours as of this git revision against the "
                                       "working tree's, in turns in one run (an A/B report)"),
 ) -> None:
-    """How fast, how much memory: ours against the reference, with the speed of light. Exit 0, or 2."""
+    """How fast, how much memory: ours against the reference, with the speed of light. Exit 0; 1 when
+    a case timed no implementation; 2 usage error."""
     from snnbench import results, runner
     from snnbench.bench import render as bench_render
     from snnbench.bench import runner as bench_runner
 
     options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory, ab=rev is not None)
+    report_path = json_path or results.default_path("ab" if rev is not None else "bench")
+    check_outputs({"--json" if json_path else "report": report_path}, [case_file])
     selected = runner.collect_cases(neurons, case, case_file, bench_only=True, shard=runner.parse_shard(shard))
     if not selected:
         raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
     if rev is not None:
         report = run_ab(selected, options, rev, impl)
-        path = results.save(report, json_path or results.default_path("ab"))
+        path = results.save(report, report_path)
         bench_render.print_ab(report, console, str(path))
         return
     chosen = bench_runner.chosen_implementations(options.impls, list(dict.fromkeys(c.neuron for c in selected)))
@@ -171,8 +240,20 @@ def bench(
         report = bench_runner.run(selected, options, on_result=advance,
                                   **({"skipped_neurons": skipped} if (skipped := runner.unavailable_neurons(neurons))
                                      else {}))
-    path = results.save(report, json_path or results.default_path("bench"))
+    path = results.save(report, report_path)
     bench_render.print_bench(report, console, str(path))
+    exit_if_nothing_timed(report, path)
+
+
+def exit_if_nothing_timed(report: dict, path: Path) -> None:
+    """A bench that timed no implementation of some case and mode did not do its work: exit 1."""
+    from snnbench.bench import runner as bench_runner
+
+    missing = bench_runner.timed_nothing(report)
+    if missing:
+        print_error(f"nothing timed for {', '.join(missing)}: every implementation failed or was skipped "
+                    f"(see the warnings); report written: {path}")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -204,6 +285,10 @@ def sweep(
     plot.require_matplotlib()
     options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory)
     key, values = sweep_mod.parse_vary(vary)
+    report_path = json_path or results.default_path("sweep")
+    png_path = png or report_path.with_suffix(".png")
+    check_outputs({"--json" if json_path else "report": report_path, "--png" if png else "plot": png_path},
+                  [case_file])
     (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case to vary; name one with --case")
@@ -217,10 +302,11 @@ def sweep(
             bar.update(task, advance=1, current=f"{record['case']} {record['mode']}")
 
         report = sweep_mod.run_sweep(base, key, values, options, on_result=advance)
-    path = results.save(report, json_path or results.default_path("sweep"))
-    picture = plot.sweep_png(report, png or path.with_suffix(".png"))
+    path = results.save(report, report_path)
     bench_render.print_bench(report, console, str(path))
-    console.print(f"plot: {picture}", highlight=False)
+    picture = plot.sweep_png(report, png_path)
+    console.print(Text(f"plot: {picture}"), highlight=False, soft_wrap=True)
+    exit_if_nothing_timed(report, path)
 
 
 @app.command()
@@ -239,7 +325,7 @@ def profile(
     trace: Optional[Path] = typer.Option(None, "--trace", help="Chrome trace path (default: reports/traces/...)"),
 ) -> None:
     """Run one case under torch.profiler: top operators by self time, and a Chrome trace file."""
-    from snnbench import runner
+    from snnbench import limits, runner
     from snnbench.bench import profile as profile_mod
     from snnbench.bench import render as bench_render
     from snnbench.bench import runner as bench_runner
@@ -250,20 +336,25 @@ def profile(
     (mode_name,) = bench_runner.parse_modes(mode) if mode != "all" else (None,)
     if mode_name is None:
         raise SnnbenchError("--mode must be forward or train for a profile")
-    if calls < 1 or top < 1:
-        raise SnnbenchError("--calls and --top must be positive")
+    for option, value in (("--calls", calls), ("--top", top)):
+        try:
+            limits.count(value, limits.PROFILE_CALLS_MAX)
+        except ValueError as exc:
+            raise SnnbenchError(f"{option} {exc}") from None
     bench_runner.apply_threads(threads)
     (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case; name one with --case")
+    trace = trace or profile_mod.trace_path(base, impl, mode_name)
+    check_outputs({"--trace": trace}, [case_file])
     chosen = runner.compare_implementations([impl], [base.neuron]) if impl != "reference" else None
     if chosen:
         runner.check_user_implementations([base], chosen)
     result = profile_mod.profile_case(base, impl, mode_name, device, bench_runner.parse_dtype(dtype), calls, top,
                                       trace)
     console.print(bench_render.profile_table(result))
-    console.print(f"Chrome trace: {result['trace']}  (open in chrome://tracing or ui.perfetto.dev)",
-                  highlight=False)
+    console.print(Text(f"Chrome trace: {result['trace']}  (open in chrome://tracing or ui.perfetto.dev)"),
+                  highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -280,6 +371,8 @@ def audit(
 
     device = runner.check_device(device)
     names = runner.available_neurons(neurons)
+    report_path = json_path or results.default_path("audit")
+    check_outputs({"--json" if json_path else "report": report_path, "--markdown": markdown_path})
     with progress_bar() as bar:
         task = bar.add_task("audit", total=None, current="")
 
@@ -287,7 +380,7 @@ def audit(
             bar.update(task, advance=1, current=record["departure"])
 
         report = audit_mod.run_audit(names, device, on_result=advance, skipped=runner.unavailable_neurons(neurons))
-    path = results.save(report, json_path or results.default_path("audit"))
+    path = results.save(report, report_path)
     render.print_audit(report, console, str(path))
     if markdown_path is not None:
         results.write_text(render.audit_markdown(report), markdown_path)
@@ -318,6 +411,9 @@ def fuzz(
     if max_cases is not None and max_cases < 1:
         raise SnnbenchError(f"--max-cases must be a positive integer, got {max_cases}")
     dtype_names = runner.dtypes(dtype)
+    report_path = json_path or results.default_path("fuzz")
+    check_outputs({"--json" if json_path else "report": report_path,
+                   **{f"--out ({name})": fuzz_run.case_path(out, name, seed) for name in names}})
     if impl != "native":
         chosen = runner.compare_implementations([impl], names)
         runner.check_user_implementations([c for n in names for c in specs.standard_cases(n)[:1]], chosen)
@@ -329,7 +425,7 @@ def fuzz(
 
         report = fuzz_run.fuzz(names, seed, budget, impl, tuple(dtype_names), out, on_case=advance,
                                max_cases=max_cases)
-    path = results.save(report, json_path or results.default_path("fuzz"))
+    path = results.save(report, report_path)
     render.print_fuzz(report, console, str(path))
     raise typer.Exit(fuzz_run.exit_code(report))
 
@@ -413,6 +509,8 @@ def gate(
         min_memory_growth=judge.parse_size(min_memory_growth, "--min-memory-growth"),
         absolute=absolute, strict=strict)
     targets = list(targets or [])
+    check_outputs({"--json": json_path, "--markdown": markdown_path},
+                  [case_file] if rev is not None else [Path(t) for t in targets])
     if rev is not None:
         options = bench_options(device, dtype, mode, None, threads, quick, min_time, not no_memory, ab=True)
         selected = runner.collect_cases(targets or ["all"], case, case_file, bench_only=True)
@@ -435,6 +533,8 @@ def gate(
             raise SnnbenchError("--json saves a run made now; gate BASELINE CURRENT runs nothing")
         baseline_name = targets[0]
         base = results.load(targets[0])
+        if not base["results"]:
+            raise SnnbenchError(f"{baseline_name}: holds no results: nothing to gate")
         if len(targets) == 2:
             current_name = targets[1]
             outcome = judge.judge(base, results.load(targets[1]), thresholds, (baseline_name, current_name))
@@ -470,7 +570,8 @@ def baseline_cmd(
     from snnbench import baselines
 
     path, report = baselines.store(report_path, name)
-    console.print(f"baseline {name}: {len(report['results'])} {report['kind']} results -> {path}", highlight=False)
+    console.print(Text(f"baseline {name}: {len(report['results'])} {report['kind']} results -> {path}"),
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("merge")
@@ -478,20 +579,22 @@ def baseline_cmd(
 def merge_cmd(
     out: Path = typer.Argument(..., help="the merged report to write"),
     inputs: List[Path] = typer.Argument(..., help="reports of one kind, e.g. the shards of a CI matrix"),
+    force: bool = typer.Option(False, "--force", help="replace OUT if it exists (never one of the inputs)"),
 ) -> None:
-    """Join reports of the same kind (e.g. from compare --shard I/N on several machines)."""
+    """Join reports of the same kind (e.g. from compare --shard I/N on several machines) into OUT,
+    a new file (or an existing one with --force)."""
     from snnbench import merge
 
-    report, path = merge.merge_files(str(out), [str(p) for p in inputs])
-    console.print(f"merged {len(inputs)} {report['kind']} reports, {len(report['results'])} results -> {path}",
-                  highlight=False)
+    report, path = merge.merge_files(str(out), [str(p) for p in inputs], force=force)
+    console.print(Text(f"merged {len(inputs)} {report['kind']} reports, {len(report['results'])} results -> {path}"),
+                  highlight=False, soft_wrap=True)
 
 
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        err_console.print(Text(f"interrupted: {_written_note()}"), highlight=False, soft_wrap=True)
         sys.exit(130)
 
 

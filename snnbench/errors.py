@@ -1,6 +1,9 @@
 """The errors snnbench turns into one-line messages and exit codes."""
 
 
+MESSAGE_MAX = 300
+
+
 class SnnbenchError(Exception):
     """A usage or configuration error: one line for the user, exit code 2."""
 
@@ -11,6 +14,8 @@ class CaseError(SnnbenchError):
     """A case file or case that cannot be used, named by file, case and key."""
 
     def __init__(self, source: str, case: str | None, key: str | None, message: str):
+        if len(message) > MESSAGE_MAX:      # a value quoted in full could fill a screen
+            message = message[:MESSAGE_MAX] + f"... ({len(message)} characters)"
         where = source
         if case:
             where += f": case '{case}'"

@@ -133,7 +133,8 @@ def print_gate(result: GateResult, console: Console, baseline: str, current: str
         for line in lines:
             console.print(line, soft_wrap=True, highlight=False)
     else:
-        console.print(f"[dim]nothing changed beyond its threshold ({len(result.checks)} checks; --all lists them)[/dim]")
+        console.print(Text(f"nothing changed beyond its threshold ({len(result.checks)} checks; --all lists them)",
+                           style="dim"))
     for note in result.warnings:
         console.print(Text("warning: ", style="yellow") + Text(note), highlight=False)
     style = {"ok": "bold green", "regression": "bold red", "inconclusive": "bold yellow"}[result.verdict]

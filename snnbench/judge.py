@@ -324,6 +324,9 @@ def _speed_check(where: dict, metric: str, b_value: Any, c_value: Any, point: fl
                  parts: list[tuple[np.ndarray | None, int]] | None, th: Thresholds) -> Check:
     """``point`` is the slowdown factor (>1: slower now)."""
     if point is None or not math.isfinite(point) or point <= 0:
+        if _positive(b_value) and not _positive(c_value):
+            return Check(where, metric, b_value, c_value, "lost", "regression",
+                         "measured in the baseline, not now (see the current report's warnings)")
         return Check(where, metric, b_value, c_value, "-", "ok", "no figure to compare")
     limit = 1 + th.max_slowdown
     change = slowdown_text(point)
@@ -483,6 +486,8 @@ def _sol_check(where: dict, b: dict, c: dict, b_sol: dict, c_sol: dict, th: Thre
 def memory_check(where: dict, b: dict, c: dict, th: Thresholds) -> Check:
     """Peak memory: a regression when it grows by more than the share *and* the bytes allowed."""
     bm, cm = b.get("peak_mem_bytes"), c.get("peak_mem_bytes")
+    if _positive(bm) and not isinstance(cm, (int, float)):
+        return Check(where, "peak_mem_bytes", bm, cm, "-", "inconclusive", "measured in the baseline, not now")
     if not _measured(bm) or not _measured(cm):
         return Check(where, "peak_mem_bytes", bm, cm, "-", "ok", "not measured")
     if b.get("mem_method") != c.get("mem_method"):

@@ -10,13 +10,14 @@ What a report says about the whole run is kept too, and must agree: a bench repo
 ``settings`` (timing and memory; runs made with other settings are not one measurement, so
 they are refused with the setting that differs) and a sweep's ``sweep``; an A/B report's
 ``settings`` and ``revisions`` (two A/B runs of different revisions are not one comparison).
+OUT is a new file: an existing one is replaced only with ``force`` (``merge --force``), and never
+when it is one of the inputs (see snnbench/outputs.py).
 """
 
 from __future__ import annotations
 
-from snnbench import results
+from snnbench import outputs, results
 from snnbench.errors import ReportError
-
 
 
 def _join(lists: list[tuple[str, list[dict]]], fields: tuple[str, ...], what: str) -> list[dict]:
@@ -76,8 +77,9 @@ def merge(reports: list[dict], sources: list[str]) -> dict:
     return results.new_report(kind, environments[0], merged_results, **extra)
 
 
-def merge_files(out: str, inputs: list[str]) -> tuple[dict, str]:
-    """Load, merge, save atomically; the merged report and where it went."""
+def merge_files(out: str, inputs: list[str], force: bool = False) -> tuple[dict, str]:
+    """Check OUT, load, merge, save atomically; the merged report and where it went."""
+    outputs.check({"OUT": out}, inputs, replace=force)
     reports = [results.load(path) for path in inputs]
     report = merge(reports, [str(p) for p in inputs])
     return report, str(results.save(report, out))

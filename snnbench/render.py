@@ -1,4 +1,8 @@
-"""Rich tables and markdown for reports. No computation beyond picking what to show."""
+"""Rich tables and markdown for reports. No computation beyond picking what to show.
+
+Text from reports and case files (names, reasons, paths) is never read as rich markup: the
+consoles are made with ``markup=False, emoji=False`` (cli.py) and styles come from Text objects.
+"""
 
 from __future__ import annotations
 
@@ -133,16 +137,18 @@ def print_compare(report: dict, console: Console, path: str | None = None) -> No
         console.print(Text("  - " + note, style="dim"), highlight=False)
     notes = findings(report)
     if notes:
-        console.print("[bold]Reference behaviour that departs from its documentation[/bold]")
+        console.print(Text("Reference behaviour that departs from its documentation", style="bold"))
         for neuron, note in notes:
             console.print(Text(f"  {neuron}: ", style="dim") + Text(note), highlight=False)
     for neuron, why in (report.get("skipped_neurons") or {}).items():
         console.print(Text(f"{neuron}: skipped: {why}", style="cyan"), highlight=False)
     counts = verdict_counts(report["results"])
-    summary = ", ".join(f"[{VERDICT_STYLE.get(k, '')}]{v} {k}[/]" for k, v in counts.items())
+    summary = Text(", ").join(Text(f"{v} {k}", style=VERDICT_STYLE.get(k, "")) for k, v in counts.items())
+    if not counts:
+        summary = Text("no results")
     env = report.get("environment", {})
-    console.print(f"{summary}   torch {env.get('torch')}, snntorch {env.get('snntorch')}, "
-                  f"sinabs {env.get('sinabs')}" + (f"   report: {path}" if path else ""))
+    console.print(summary + Text(f"   torch {env.get('torch')}, snntorch {env.get('snntorch')}, "
+                                 f"sinabs {env.get('sinabs')}" + (f"   report: {path}" if path else "")))
 
 
 def compare_markdown(report: dict) -> str:

@@ -89,25 +89,39 @@ Schema history (``schema_version``):
    ``mem_method``, ``train_fields``, ``noise``, ``warnings``, ``case_spec``. Upgrade from 2: nothing to change (no fingerprint
    means an unknown machine; no noise means none was recorded).
 
-Reading: a file with a newer schema than this version knows is refused with one line; older
-versions are upgraded step by step by the functions in ``UPGRADES``.
-"""
+   Strict JSON: a number that is not finite (NaN, an infinity) is written as ``null``, and the
+   report's ``non_finite`` lists each one as ``{path, value}``: its JSON Pointer (RFC 6901, e.g.
+   ``/results/0/forward/spk/max_abs``) and what it was (``"nan"``, ``"inf"`` or ``"-inf"``);
+   reading a report puts the values back. Field types are checked on reading (see schema.py).
+   Upgrade from 2: nothing to change (a version-2 file may hold ``NaN``/``Infinity`` tokens,
+   which are read as the numbers they stand for).
 
+Reading: a file with a newer schema than this version knows is refused with one line; older
+versions are upgraded step by step by the functions in ``UPGRADES``; then every field a reader
+uses is checked against its type (:mod:`snnbench.schema`), so a malformed report is one line
+naming the file, the record and the key.
+
+Writing: atomically (a temporary file in the same folder, then a rename), only over a regular
+file (see :mod:`snnbench.outputs`), with the user's umask for a new file and the old file's mode
+for a replaced one.
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from snnbench import __version__
+from snnbench import __version__, outputs, schema
 from snnbench.errors import ReportError
 
 SCHEMA_VERSION = 3
-KINDS = ("compare", "bench", "ab", "fuzz", "audit")
+KINDS = schema.KINDS
 REPORTS_DIR = Path("reports")
 
 # What identifies a record of each kind (no two records of one report share it).
@@ -118,11 +132,6 @@ RECORD_KEYS = {"compare": COMPARE_KEY, "bench": BENCH_KEY, "ab": BENCH_KEY}
 # merge keeps records of the same case from different releases of a reference apart (a release matrix)
 MERGE_KEYS = {"compare": COMPARE_KEY + ("release",), "bench": BENCH_KEY, "ab": BENCH_KEY,
               "fuzz": ("neuron", "case", "release"), "audit": ("neuron", "departure", "version")}
-REQUIRED = {"compare": ("neuron", "case", "device", "dtype", "verdict"),
-            "bench": ("neuron", "case", "device", "dtype", "mode", "impl", "samples_s", "median_s"),
-            "ab": ("neuron", "case", "device", "dtype", "mode", "impl", "base", "current", "ratios"),
-            "fuzz": ("neuron", "case", "case_file", "reason"),
-            "audit": ("neuron", "departure", "holds", "method", "effect")}
 
 
 def _upgrade_1(report: dict) -> dict:
@@ -138,7 +147,8 @@ def _upgrade_1(report: dict) -> dict:
 
 
 def _upgrade_2(report: dict) -> dict:
-    """2 -> 3: only additions (fingerprint, noise, the "ab" kind); a version-2 report reads as is."""
+    """2 -> 3: only additions (fingerprint, noise, the "ab" kind) and strict JSON on writing; a
+    version-2 report reads as it is."""
     return report
 
 
@@ -170,48 +180,132 @@ def default_path(kind: str) -> Path:
     return path
 
 
-def _json_default(value: Any):
+# ---------------------------------------------------------------- strict JSON
+
+def _pointer_part(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _finite_copy(value: Any, path: str, notes: list[dict]) -> Any:
+    """``value`` with every non-finite float replaced by None, each noted as {path, value}."""
     if isinstance(value, float):
-        return value
-    if hasattr(value, "tolist"):
-        return value.tolist()
+        if math.isfinite(value):
+            return value
+        notes.append({"path": path, "value": "nan" if value != value else "inf" if value > 0 else "-inf"})
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_copy(v, f"{path}/{_pointer_part(k)}", notes) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_copy(v, f"{path}/{i}", notes) for i, v in enumerate(value)]
+    if not isinstance(value, (str, int, bool)) and value is not None and hasattr(value, "tolist"):
+        return _finite_copy(value.tolist(), path, notes)    # numpy and torch values
+    return value
+
+
+def _json_default(value: Any):
     return str(value)
 
 
+def to_json(report: dict) -> str:
+    """The report as strict JSON: non-finite numbers as null, listed under ``non_finite``."""
+    notes: list[dict] = []
+    body = _finite_copy({k: v for k, v in report.items() if k != "non_finite"}, "", notes)
+    if notes:
+        body["non_finite"] = notes
+    return json.dumps(body, indent=1, default=_json_default, allow_nan=False) + "\n"
+
+
+def _restore_non_finite(report: dict, source: Path) -> None:
+    """Put back the numbers ``non_finite`` lists (written as null) and drop the list."""
+    notes = report.pop("non_finite", [])
+    found = schema.problem(notes, schema.ListOf(schema.Record(
+        {"path": schema.STR, "value": schema.one_of(*schema.NON_FINITE)}, required=("path", "value"))))
+    if found:
+        raise ReportError(f"{source}: malformed report: key 'non_finite{found[0]}' {found[1]}")
+    for note in notes:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in note["path"].split("/")[1:]]
+        holder: Any = report
+        try:
+            for part in parts[:-1]:
+                holder = holder[int(part)] if isinstance(holder, list) else holder[part]
+            last = int(parts[-1]) if isinstance(holder, list) else parts[-1]
+            ok = holder[last] is None
+        except (KeyError, IndexError, ValueError, TypeError):
+            ok = False
+        if not ok or not parts:
+            raise ReportError(f"{source}: malformed report: non_finite names {note['path']!r}, "
+                              "which is not a null in the report")
+        holder[last] = float(note["value"])
+
+
+# ---------------------------------------------------------------- writing
+
 def save(report: dict, path: str | Path) -> Path:
-    """Write a report atomically (see :func:`write_text`)."""
-    return write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=True) + "\n", path)
+    """Write a report as strict JSON, atomically (see :func:`write_bytes`)."""
+    return write_text(to_json(report), path)
 
 
 def write_text(text: str, path: str | Path) -> Path:
-    """Write text atomically: a temporary file in the same folder, fsync, then rename over the
-    target, so an interrupt never leaves a half-written file."""
+    return write_bytes(text.encode(), path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write a file atomically: a temporary file in the same folder, fsync, then rename over the
+    target, so an interrupt never leaves a half-written file. Only a regular file (or a new one)
+    is replaced; through a link, the file it points to. A new file gets the user's umask (0666 &
+    ~umask), a replaced one keeps its mode. Returns the path as given."""
     path = Path(path)
+    target = path.resolve() if path.is_symlink() else path
+    why = outputs.not_a_regular_file(target)
+    if why:
+        raise ReportError(f"{path}: {why}; not written")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     except OSError as exc:
         raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
+    outputs.record_written(path)
     return path
 
 
+# ---------------------------------------------------------------- reading
+
 def load(path: str | Path, kind: str | None = None) -> dict:
-    """Read a report, upgrading older schema versions; one-line ReportError on any problem."""
+    """Read a report, upgrading older schema versions and checking every field's type; one-line
+    ReportError on any problem."""
     path = Path(path)
     if not path.exists():
         raise ReportError(f"{path}: no such report")
+    if not path.is_file():
+        raise ReportError(f"{path}: " + (outputs.not_a_regular_file(path) or "not a regular file")
+                          .replace("snnbench writes only regular files", "not a report"))
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -219,6 +313,8 @@ def load(path: str | Path, kind: str | None = None) -> dict:
                           "truncated or not a report") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path}: cannot read: {exc}") from None
+    except RecursionError:
+        raise ReportError(f"{path}: nested too deeply to be a report") from None
     if not isinstance(report, dict) or "schema_version" not in report:
         raise ReportError(f"{path}: not an snnbench report (no schema_version)")
     version = report["schema_version"]
@@ -227,30 +323,15 @@ def load(path: str | Path, kind: str | None = None) -> dict:
     if version > SCHEMA_VERSION:
         raise ReportError(f"{path}: schema_version {version} is newer than this snnbench reads "
                           f"({SCHEMA_VERSION}); upgrade snnbench")
+    if report.get("kind") not in KINDS:
+        raise ReportError(f"{path}: unknown report kind {report.get('kind')!r}")
     while version < SCHEMA_VERSION:
         report = UPGRADES[version](report)
         version = report["schema_version"] = version + 1
-    if report.get("kind") not in KINDS:
-        raise ReportError(f"{path}: unknown report kind {report.get('kind')!r}")
     if kind is not None and report["kind"] != kind:
         raise ReportError(f"{path}: a {report['kind']} report, expected {kind}")
-    results = report.get("results")
-    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-        raise ReportError(f"{path}: malformed report: 'results' must be a list of records")
-    required = REQUIRED[report["kind"]]
-    for i, record in enumerate(results):
-        missing = [k for k in required if k not in record]
-        if missing:
-            raise ReportError(f"{path}: malformed report: result {i} lacks {', '.join(missing)}")
-    if report["kind"] == "bench":
-        comparisons = report.get("comparisons")
-        if not isinstance(comparisons, list) or not all(isinstance(c, dict) for c in comparisons):
-            raise ReportError(f"{path}: malformed report: 'comparisons' must be a list of records")
-        for i, c in enumerate(comparisons):
-            missing = [k for k in ("neuron", "case", "device", "dtype", "mode", "speedup", "ci", "ratios",
-                                   "n_pairs") if k not in c]
-            if missing:
-                raise ReportError(f"{path}: malformed report: comparison {i} lacks {', '.join(missing)}")
-    if not isinstance(report.get("environment"), dict):
-        raise ReportError(f"{path}: malformed report: no 'environment'")
+    _restore_non_finite(report, path)
+    wrong = schema.check_report(report)
+    if wrong:
+        raise ReportError(f"{path}: malformed report: {wrong}")
     return report

@@ -52,10 +52,19 @@ from snnbench.specs.base import Trace
 VERDICTS = ("pass", "fail", "uninformative", "skipped", "error")
 
 
+def _non_finite_match(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(both finite, the same non-finite value on both sides: NaN and NaN, or equal infinities)."""
+    finite = torch.isfinite(a) & torch.isfinite(b)
+    same = ~finite & ((torch.isnan(a) & torch.isnan(b)) | (a == b))
+    return finite, same
+
+
 def field_diff(ours: torch.Tensor, ref: torch.Tensor, tol: Tolerance,
                excused: torch.Tensor | None = None, first_step: int = 0) -> dict[str, Any]:
     """Differences of one field, (T, B, ...) on both sides; ``excused`` marks mismatches to ignore;
-    ``first_step`` is the step number of the first row (T - 1 for a field seen after the last step)."""
+    ``first_step`` is the step number of the first row (T - 1 for a field seen after the last step).
+    The same non-finite value on both sides (NaN and NaN, or equal infinities) is no difference, and
+    is counted under ``non_finite``; a non-finite value on one side only is an infinite error."""
     wide = torch.promote_types(ours.dtype, ref.dtype)
     a = ours.detach().to(wide)
     b = ref.detach().to(wide)
@@ -63,30 +72,32 @@ def field_diff(ours: torch.Tensor, ref: torch.Tensor, tol: Tolerance,
         return {"max_abs": float("inf"), "max_rel": float("inf"), "mismatches": int(b.numel()),
                 "first_divergent_step": first_step, "per_step_max_abs": [],
                 "note": f"shape differs: ours {tuple(a.shape)}, reference {tuple(b.shape)}"}
-    err = (a - b).abs()
-    err = torch.where(torch.isnan(a) & torch.isnan(b), torch.zeros_like(err), err)
-    err = torch.nan_to_num(err, nan=float("inf"))
-    bad = err > tol.atol + tol.rtol * b.abs()
+    finite, same = _non_finite_match(a, b)
+    inf = torch.full_like(b, float("inf"))
+    zero = torch.zeros_like(b)
+    err = torch.where(finite, (a - b).abs(), torch.where(same, zero, inf))
+    bad = torch.where(finite, err > tol.atol + tol.rtol * b.abs(), ~same)
     if excused is not None:
         bad &= ~excused
     per_step_bad = bad.reshape(bad.shape[0], -1).any(dim=1)
     steps_bad = torch.nonzero(per_step_bad).flatten()
-    rel = err / b.abs().clamp_min(tol.atol)
-    return {
+    rel = torch.where(finite, err / b.abs().clamp_min(tol.atol), err)
+    out = {
         "max_abs": float(err.max()) if err.numel() else 0.0,
         "max_rel": float(rel.max()) if rel.numel() else 0.0,
         "mismatches": int(bad.sum()),
         "first_divergent_step": int(steps_bad[0]) + first_step if steps_bad.numel() else None,
         "per_step_max_abs": [float(v) for v in err.reshape(err.shape[0], -1).max(dim=1).values],
     }
+    if same.any():
+        out["non_finite"] = int(same.sum())
+    return out
 
 
 def grad_diff(ours: torch.Tensor | None, ref: torch.Tensor | None, tol: Tolerance) -> dict[str, Any]:
-    """One gradient, judged by its scale: ``max|ours - ref| / max|ref|`` within ``grad_rtol`` (or
-    the error within ``atol``). ``None`` (the parameter did not take part in the loss) is compared
-    as a zero gradient. Elements that are non-finite on both sides alike (NaN and NaN, or the same
-    infinity) are no difference: they are counted in ``non_finite`` and left out of the error and
-    the scale; a non-finite element on one side only is an infinite error."""
+    """``None`` (the parameter did not take part in the loss) is compared as a zero gradient. The
+    same non-finite value on both sides is no difference (counted under ``non_finite``); the
+    scale is the largest finite magnitude of the reference's gradient."""
     if ours is None and ref is None:
         return {"max_abs": 0.0, "max_rel": 0.0, "ok": True, "note": "no gradient on either side"}
     if ours is None:
@@ -97,16 +108,18 @@ def grad_diff(ours: torch.Tensor | None, ref: torch.Tensor | None, tol: Toleranc
     if a.shape != b.shape:
         return {"max_abs": float("inf"), "max_rel": float("inf"), "ok": False,
                 "note": f"shape differs: ours {tuple(a.shape)}, reference {tuple(b.shape)}"}
-    alike = (torch.isnan(a) & torch.isnan(b)) | (torch.isinf(a) & (a == b))
-    a, b = a.masked_fill(alike, 0.0), b.masked_fill(alike, 0.0)
-    err = float((a - b).abs().max()) if a.numel() else 0.0
-    scale = float(b.abs().masked_fill(~torch.isfinite(b), 0.0).max()) if b.numel() else 0.0
-    if not (err == err):  # NaN on one side only
-        err = float("inf")
+    finite, same = _non_finite_match(a, b)
+    diff = torch.where(finite, (a - b).abs(), torch.where(same, torch.zeros_like(b), torch.full_like(b, math.inf)))
+    err = float(diff.max()) if a.numel() else 0.0
+    magnitudes = b.abs()[torch.isfinite(b)]
+    scale = float(magnitudes.max()) if magnitudes.numel() else 0.0
     rel = err / scale if scale > 0 else (0.0 if err == 0 else float("inf"))
     out = {"max_abs": err, "max_rel": rel, "ok": rel <= tol.grad_rtol or err <= tol.atol}
-    if alike.any():
-        out["non_finite"] = int(alike.sum())
+    if same.any():
+        out["non_finite"] = int(same.sum())
+    one_side = int((~finite & ~same).sum())
+    if one_side:
+        out["note"] = f"NaN or infinite on one side only ({one_side} value{'s' if one_side > 1 else ''})"
     return out
 
 
@@ -311,6 +324,7 @@ def _compare_into(record, case: Case, dtype: torch.dtype, device: str, tol: Tole
                 raise
             record["findings"].append(why)
             _judge(record, free, record["stepwise"], first_borderline, rate)
+            _note_non_finite(record)
             record["reason"] = f"forward only: {why}" + (f"; {record['reason']}" if record["reason"] else "")
             return
         try:
@@ -328,10 +342,6 @@ def _compare_into(record, case: Case, dtype: torch.dtype, device: str, tol: Tole
         for k, judged_at in judged_as.items():
             if judged_at != record["dtype"]:
                 record["backward"][k]["judged_at"] = judged_at
-        for k, g in record["backward"].items():
-            if g.get("non_finite"):
-                record["findings"].append(f"the gradient of {k} is non-finite (NaN or inf) at {g['non_finite']} "
-                                          "element(s), on both sides alike: not counted as a difference")
         if dtype == torch.float32:
             truth = Truth(case, device, judged, reference.weights(ref_module), x, state0, view, upstream,
                           list(ref_grads))
@@ -340,6 +350,7 @@ def _compare_into(record, case: Case, dtype: torch.dtype, device: str, tol: Tole
         if record["verdict"] == "fail" and judged.kind == "user":
             _hint(record, case, dtype, device, judged, reference.weights(ref_module), x, state0, view, upstream,
                   list(ref_grads), ours_seen, judged_grads, tol)
+        _note_non_finite(record)
     finally:
         reference.cleanup(ref_module)
         if module is not None:
@@ -494,6 +505,14 @@ def _hint(record, case, dtype, device, judged, weights, x, state0, view, upstrea
     else:
         record["hint"] = ("the reference departs from its documentation in this case ("
                           + ", ".join(applying) + "): an implementation of the documented behaviour fails here")
+def _note_non_finite(record: dict) -> None:
+    """A finding for values that are not finite on both sides alike (the case drives both
+    implementations out of range: compared as equal, but worth knowing)."""
+    where = [name for section in ("forward", "stepwise") for name, d in record[section].items() if d.get("non_finite")]
+    where += [f"gradient of {name}" for name, d in record["backward"].items() if d.get("non_finite")]
+    if where:
+        record["findings"].append("non-finite values (NaN or infinite), the same in both implementations, in "
+                                  + ", ".join(dict.fromkeys(where)) + ": compared as equal")
 
 
 def _why_not(judged: Implementation) -> str:

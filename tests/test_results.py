@@ -22,7 +22,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path):
 
 
 def test_round_trip(tmp_path):
-    record = {"neuron": "slstm", "case": "a", "device": "cpu", "dtype": "float32", "verdict": "pass"}
+    record = {"neuron": "slstm", "case": "a", "device": "cpu", "dtype": "float32", "impl": "native", "verdict": "pass"}
     path = results.save(results.new_report("compare", {"python": "3"}, [record]), tmp_path / "r.json")
     loaded = results.load(path)
     assert loaded["results"] == [record] and loaded["schema_version"] == results.SCHEMA_VERSION

@@ -50,7 +50,29 @@ def _series(report: dict, mode: str, impl: str, field: str) -> tuple[list, list,
 
 
 def sweep_png(report: dict, path: str | Path) -> Path:
+    """Draw the sweep and write it to ``path`` with the report writer (atomically, only over a
+    regular file); a drawing that fails is one line (the report itself is already written)."""
     plt = require_matplotlib()
+    import io
+
+    from snnbench import results
+
+    try:
+        fig = _figure(plt, report)
+        buffer = io.BytesIO()
+        try:
+            fig.savefig(buffer, format="png", dpi=110)
+        finally:
+            plt.close(fig)
+    except Exception as exc:  # matplotlib's own errors: the plot is lost, not the run
+        from snnbench.verify import error_line
+
+        plt.close("all")
+        raise SnnbenchError(f"{path}: the plot could not be drawn: {error_line(exc)}") from None
+    return results.write_bytes(buffer.getvalue(), path)
+
+
+def _figure(plt, report: dict):
     sweep = report["sweep"]
     modes = list(dict.fromkeys(r["mode"] for r in report["results"]))
     impls = list(dict.fromkeys(r["impl"] for r in report["results"]))
@@ -84,8 +106,4 @@ def sweep_png(report: dict, path: str | Path) -> Path:
     fig.suptitle(f"{first['neuron']} {sweep['case']}: varying {sweep['key']} "
                  f"({first['device']}, {first['dtype']})")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

@@ -8,13 +8,14 @@ chrome://tracing or https://ui.perfetto.dev.
 from __future__ import annotations
 
 import datetime as _dt
+import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from snnbench import implementations, inputs, results
+from snnbench import footprint, implementations, inputs, results
 from snnbench.bench import workload
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError
@@ -39,7 +40,10 @@ def trace_path(case: Case, impl: str, mode: str) -> Path:
 def profile_case(case: Case, impl: str, mode: str, device: str, dtype: str = "float32", calls: int = 3,
                  top: int = 15, path: Path | None = None) -> dict:
     """{'operators': [{name, calls, self_cpu_us, cpu_total_us, self_device_us}], 'trace': path, ...}.
-    ``impl`` as ``--impl`` names it: native, reference or a user's implementation."""
+    ``impl`` as ``--impl`` names it: native, reference or a user's implementation. The trace is
+    exported to a private folder, then written to ``path`` by the report writer (atomically, only
+    over a regular file)."""
+    footprint.require([case], [dtype], device)
     (chosen,) = implementations.select([impl], [case.neuron])[case.neuron]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -61,8 +65,12 @@ def profile_case(case: Case, impl: str, mode: str, device: str, dtype: str = "fl
             built.close()
     impl = chosen.name
     path = Path(path) if path is not None else trace_path(case, impl, mode)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    prof.export_chrome_trace(str(path))
+    with tempfile.TemporaryDirectory(prefix="snnbench-trace-") as folder:
+        exported = Path(folder) / ("trace.json.gz" if path.name.endswith(".gz") else "trace.json")
+        prof.export_chrome_trace(str(exported))
+        if not exported.is_file():
+            raise SnnbenchError(f"{path}: torch.profiler wrote no trace; nothing written")
+        results.write_bytes(exported.read_bytes(), path)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     operators = [{"name": e.key, "calls": int(e.count), "self_cpu_us": float(e.self_cpu_time_total),
                   "cpu_total_us": float(e.cpu_time_total), "self_device_us": _device_time(e, "time_total")}

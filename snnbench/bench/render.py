@@ -1,4 +1,7 @@
-"""Bench reports as rich tables and markdown. No computation beyond picking what to show."""
+"""Bench reports as rich tables and markdown. No computation beyond picking what to show.
+
+Text from reports is never read as rich markup (see snnbench/render.py): styles come from Text.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ def _digits(value: float) -> str:
 
 
 def spread(record: dict) -> str:
-    if not record.get("median_s"):
+    if not record.get("median_s") or record.get("iqr_s") is None:
         return "-"
     return f"{record['iqr_s'] / record['median_s']:.0%}"
 
@@ -152,10 +155,11 @@ def print_bench(report: dict, console: Console, path: str | None = None) -> None
     noisy = [n.split(": noisy")[0] for n in notes if ": noisy:" in n]
     for note in notes:
         if ": noisy:" not in note:
-            console.print(f"  [yellow]![/yellow] {note}", highlight=False)
+            console.print(Text("  ") + Text("!", style="yellow") + Text(f" {note}"), highlight=False)
     if noisy:
-        console.print(f"  [yellow]![/yellow] noisy (IQR over 10% of the median, marked !; close other programs or "
-                      f"raise --min-time): {', '.join(noisy)}", highlight=False)
+        console.print(Text("  ") + Text("!", style="yellow") + Text(
+            " noisy (IQR over 10% of the median, marked !; close other programs or "
+            f"raise --min-time): {', '.join(noisy)}"), highlight=False)
     env = report.get("environment", {})
     methods = sorted({r["mem_method"] for r in report["results"] if r.get("mem_method")})
     console.print(f"device {_device(report)}, {env.get('torch_threads')} threads, torch {env.get('torch')}, "

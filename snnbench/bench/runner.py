@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from snnbench import cases, env, implementations, inputs, results
+from snnbench import cases, env, footprint, implementations, inputs, limits, results
 from snnbench.bench import memory, noise, stats, timing, workload
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError, Unsupported
@@ -52,18 +52,24 @@ def parse_dtype(choice: str) -> str:
     return choice
 
 
-def apply_threads(n: int | None) -> int:
+def apply_threads(n: int | None, what: str = "--threads") -> int:
     if n is None:
         return torch.get_num_threads()
-    if n < 1:
-        raise SnnbenchError(f"--threads must be a positive integer, got {n}")
+    try:
+        limits.threads(n)
+    except ValueError as exc:
+        raise SnnbenchError(f"{what} {exc}") from None
     torch.set_num_threads(n)
     return n
 
 
 def with_min_time(settings: timing.Settings, seconds: float) -> timing.Settings:
-    if not seconds > 0:
-        raise SnnbenchError(f"--min-time must be positive, got {seconds}")
+    try:
+        limits.seconds(seconds)
+    except ValueError as exc:
+        raise SnnbenchError(f"--min-time {exc}") from None
+    from dataclasses import replace
+
     return replace(settings, min_time_s=seconds)
 
 
@@ -209,7 +215,9 @@ def _peaks(built: workload.Workload, case: Case, mode: str, options: Options, na
 
 def run(selected: list[Case], options: Options, on_result: Callable[[dict], None] | None = None,
         **extra) -> dict:
-    """Every selected case in every chosen mode; the bench report. ``on_result`` sees each record."""
+    """Every selected case in every chosen mode; the bench report. ``on_result`` sees each record.
+    A case that cannot fit in memory is refused first."""
+    footprint.require(selected, [options.dtype], options.device)
     chosen = chosen_implementations(options.impls, list(dict.fromkeys(c.neuron for c in selected)))
     records, comparisons = [], []
     for case in selected:
@@ -222,6 +230,16 @@ def run(selected: list[Case], options: Options, on_result: Callable[[dict], None
                     on_result(row)
     return results.new_report("bench", env.collect(options.device), records, comparisons=comparisons,
                               settings=settings_record(options), **extra)
+
+
+def timed_nothing(report: dict) -> list[str]:
+    """The case and mode of each row group in which no implementation was timed (every one failed
+    to build or run, or was skipped): a bench that timed nothing there did not do its work."""
+    timed: dict[tuple, bool] = {}
+    for r in report["results"]:
+        key = (r["neuron"], r["case"], r["mode"])
+        timed[key] = timed.get(key, False) or (r["impl"] != SOL and bool(r.get("samples_s")))
+    return [f"{neuron}/{case} {mode}" for (neuron, case, mode), ok in timed.items() if not ok]
 
 
 def settings_record(options: Options) -> dict:

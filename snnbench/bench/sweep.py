@@ -1,17 +1,18 @@
 """Sweeps: one case benchmarked over a range of one parameter (``--vary steps=10,100,1000``).
 
 The varied key is ``steps`` or ``batch`` (the case's sizes) or one of the reference
-constructor's arguments (``params``: e.g. ``hidden_size=64,256,1024``). Each point is a copy of
-the case named ``<case>.<key>-<value>``, checked against the neuron's spec like a case file's, so a
-value the neuron cannot take is a one-line error before anything runs.
+constructor's arguments (``params``: e.g. ``hidden_size=64,256,1024``). Values are finite
+numbers. Each point is a copy of the case named ``<case>.<key>-<value>``, parsed and checked
+against the neuron's spec exactly like a case file's, so a value the neuron cannot take is a
+one-line error before anything runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from typing import Any, Callable
 
-from snnbench import specs
+from snnbench import cases, specs
 from snnbench.bench import runner
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError
@@ -36,6 +37,8 @@ def parse_vary(text: str) -> tuple[str, list[Any]]:
         parsed = [_number(v.strip()) for v in values.split(",") if v.strip()]
     except ValueError:
         raise SnnbenchError(f"--vary {text}: values must be numbers") from None
+    if not all(math.isfinite(v) for v in parsed):
+        raise SnnbenchError(f"--vary {text}: values must be finite numbers")
     if len(parsed) < 2:
         raise SnnbenchError(f"--vary {text}: give at least two values")
     if len(set(parsed)) != len(parsed):
@@ -63,10 +66,13 @@ def varied_cases(case: Case, key: str, values: list[Any]) -> list[Case]:
                             f"(it takes: {', '.join(spec.reference_arguments())})")
     out = []
     for value in values:
-        point = case.with_sizes(**{key: value}) if key in SIZES else case.with_params(**{key: value})
-        point = dataclasses.replace(point, name=point_name(case, key, value))
-        spec.validate(point)
-        out.append(point)
+        raw = {k: v for k, v in cases.to_spec(case).items() if k != "source"}
+        if key in SIZES:
+            raw[key] = value
+        else:
+            raw["params"][key] = value
+        raw["name"] = point_name(case, key, value)
+        out.append(specs.check(cases.parse_case(raw, case.source, 0)))
     return out
 
 

@@ -147,9 +147,14 @@ def write_case(raw: dict, neuron: str, seed: int, reason: str, out_dir: Path) ->
     comment = (f"Found by `snnbench fuzz {neuron} --seed {seed}` (snnbench {env.version_of('snnbench')}, "
                f"snntorch {env.version_of('snntorch')}, sinabs {env.version_of('sinabs')}).\n"
                f"Reproduce: snnbench compare {neuron} --case-file THIS_FILE\n{reason}")
-    path = out_dir / f"fuzz-{neuron}-seed{seed}.toml"
+    path = case_path(out_dir, neuron, seed)
     results.write_text(cases.to_toml(table, comment), path)
     return path
+
+
+def case_path(out_dir: Path, neuron: str, seed: int) -> Path:
+    """Where the shrunk case of a neuron's failure goes (checked before the run starts)."""
+    return Path(out_dir) / f"fuzz-{neuron}-seed{seed}.toml"
 
 
 def fuzz(neurons: list[str], seed: int, budget_s: float, impl_value: str = "native",

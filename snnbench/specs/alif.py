@@ -327,6 +327,19 @@ class ALIFRecurrentSpec(ALIFSpec):
         return sol.Work(run, f"{mode}: {matmul.description} + state bytes: {copy.description}",
                         flops=matmul.flops, bytes_moved=copy.bytes_moved)
 
+    def footprint(self, case: Case) -> tuple[int, int]:
+        """The default (input and every field) plus the recurrent term per step and item; the
+        connection's weights."""
+        elements, _ = super().footprint(case)
+        args = self._rec_args(case, thaw(case.params["rec_connect"]))
+        if case.params["rec_connect"]["type"] == "Linear":
+            weights = args["in_features"] * args["out_features"]
+        else:
+            kernel = args["kernel_size"]
+            kk = kernel * kernel if isinstance(kernel, int) else math.prod(kernel)
+            weights = args["in_channels"] * args["out_channels"] * kk
+        return elements + math.prod(case.sample_shape), weights + math.prod(case.sample_shape)
+
     def _recurrent_products(self, case: Case, mode: str) -> list:
         from snnbench.bench.sol import MatMul
 

@@ -22,8 +22,8 @@ from typing import Any, Mapping
 
 import torch
 
-from snnbench import inputs
-from snnbench.cases import Case
+from snnbench import inputs, limits
+from snnbench.cases import Case, thaw
 
 Trace = dict[str, torch.Tensor]
 
@@ -45,6 +45,8 @@ class NeuronSpec:
     call: str = CELL
     # canonical parameter name -> its name in the reference's state_dict
     parameters: Mapping[str, str] = {}
+    # constructor arguments written as tables with a ``type`` (built as objects), whatever their default
+    object_arguments: tuple[str, ...] = ()
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -85,6 +87,10 @@ class NeuronSpec:
         for key, param in known.items():
             if param.default is inspect.Parameter.empty and key not in case.params:
                 raise case.error(f"params.{key}", f"missing (required by {self.reference_path})")
+        for key, value in case.params.items():
+            why = None if key in self.object_arguments else argument_problem(value, known[key].default)
+            if why:
+                raise case.error(f"params.{key}", why)
         self.validate_params(case)
 
     def validate_params(self, case: Case) -> None:
@@ -124,6 +130,14 @@ class NeuronSpec:
             return dict(state0)
         return {f: trace[f][t - 1] for f in self.state_fields}
 
+    # ---- memory ----------------------------------------------------------------------------------
+    def footprint(self, case: Case) -> tuple[int, int]:
+        """(elements a run holds per step and batch item, parameter elements), for the memory
+        estimate made before a case runs (snnbench/footprint.py). Per step and batch item: the
+        input, every output field and the largest working set of one step. Default, for
+        elementwise neurons: the input and every field, each of the sample's size."""
+        return math.prod(case.sample_shape) * (1 + len(self.fields)), 0
+
     # ---- benchmarking ----------------------------------------------------------------------------
     def speed_of_light(self, case: Case, dtype: torch.dtype, device: str, mode: str = "forward"):
         """A callable doing the work this case cannot avoid, timed beside the implementations
@@ -146,6 +160,28 @@ def check_learnable(case: Case, key: str, flag: str, default: Any) -> None:
     if case.params.get(flag) and isinstance(value, int) and not isinstance(value, bool):
         raise case.error(f"params.{key}", f"integer {value} with {flag} = true: the reference raises (an integer "
                          f"tensor cannot require gradients); write {float(value)}")
+
+
+def _numbers(value) -> bool:
+    """A number, or a non-empty (nested) list of numbers (a list stands for a tensor)."""
+    if isinstance(value, tuple):
+        return len(value) > 0 and all(_numbers(v) for v in value)
+    return limits.is_number(value)
+
+
+def argument_problem(value, default) -> str | None:
+    """What is wrong with a constructor argument given the type of the reference's default, or
+    None: a flag (default True/False) must be true or false, a number (default 1.0, 0) a number or a
+    list of numbers, a string a string. Arguments without a typed default (None, objects) are
+    checked by the neuron's own validate_params."""
+    shown = f"{type(thaw(value)).__name__} {thaw(value)!r}"
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"must be true or false, got {shown}"
+    if limits.is_number(default):
+        return None if _numbers(value) else f"must be a number (or a list of numbers), got {shown}"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else f"must be a string, got {shown}"
+    return None
 
 
 def random_state(case: Case, shape: tuple[int, ...], dtype: torch.dtype, device: str,

@@ -30,6 +30,7 @@ class LeakyParallelSpec(NeuronSpec):
     description = "leaky neuron over a whole sequence via a ReLU RNN (mem = RNN hidden state), no reset"
     state_fields = ("mem",)
     call = SEQUENCE
+    object_arguments = snntorch_options.OBJECT_ARGUMENTS
     parameters = {
         "weight_ih": "rnn.weight_ih_l0",
         "weight_hh": "rnn.weight_hh_l0",
@@ -74,6 +75,11 @@ class LeakyParallelSpec(NeuronSpec):
             snntorch_options.validate(case, key, value)
         check_learnable(case, "threshold", "learn_threshold", 1.0)
         check_learnable(case, "graded_spikes_factor", "learn_graded_spikes_factor", 1.0)
+
+    def footprint(self, case: Case) -> tuple[int, int]:
+        """Input, spk and mem, and the projection (H) per step and item; W_ih, W_hh, biases."""
+        inp, hid = case.params["input_size"], case.params["hidden_size"]
+        return inp + 3 * hid, hid * inp + hid * hid + 2 * hid
 
     def departures(self, case: Case) -> list[str]:
         p = case.params

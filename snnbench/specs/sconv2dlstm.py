@@ -103,6 +103,15 @@ class SConv2dLSTMSpec(SnntorchCellSpec):
                 params[key] = _size(params[key])
         return params
 
+    def footprint(self, case: Case) -> tuple[int, int]:
+        """Input, spk, syn and mem, the four gates and the convolution's input [x_t, mem] per step
+        and item; the convolution's weights."""
+        p = case.params
+        c_in, c_out = p["in_channels"], p["out_channels"]
+        kh, kw = self._pair(case, "kernel_size", p["kernel_size"])
+        pixels = case.sample_shape[1] * case.sample_shape[2]
+        return pixels * (c_in + 3 * c_out + 4 * c_out + c_in + c_out), 4 * c_out * ((c_in + c_out) * kh * kw + 1)
+
     def state_shape(self, case: Case) -> tuple[int, ...]:
         return (case.batch, case.params["out_channels"], *case.sample_shape[1:])
 

@@ -32,6 +32,11 @@ class SLSTMSpec(SnntorchCellSpec):
                              f"({p['hidden_size']}) values, got {len(threshold)}")
         self.validate_common(case)
 
+    def footprint(self, case: Case) -> tuple[int, int]:
+        """Input, spk, syn and mem, and the four gates per step and item; the LSTM cell's weights."""
+        inp, hid = case.params["input_size"], case.params["hidden_size"]
+        return inp + 3 * hid + 4 * hid, 4 * hid * (inp + hid + 2) + hid
+
     def state_shape(self, case: Case) -> tuple[int, ...]:
         return case.batch, case.params["hidden_size"]
 

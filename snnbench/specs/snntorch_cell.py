@@ -20,6 +20,7 @@ class SnntorchCellSpec(NeuronSpec):
     library = "snntorch"
     state_fields = ("syn", "mem")
     call = CELL
+    object_arguments = snntorch_options.OBJECT_ARGUMENTS
 
     # ---- neuron-specific parts -------------------------------------------------------------
     def state_shape(self, case: Case) -> tuple[int, ...]:

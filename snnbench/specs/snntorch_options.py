@@ -14,6 +14,7 @@ from snnbench.cases import Case
 from snnbench.errors import Unsupported
 from snnbench.neurons import surrogates
 from snnbench.neurons.quant import StateQuant
+from snnbench.specs.base import argument_problem
 
 OBJECT_ARGUMENTS = ("spike_grad", "state_quant")
 
@@ -36,14 +37,17 @@ def validate(case: Case, key: str, value: Any) -> None:
         raise case.error(f"params.{key}", "expected a table with a 'type', e.g. "
                          + ('{ type = "atan", alpha = 2.0 }' if key == "spike_grad"
                             else '{ type = "state_quant", num_bits = 8 }'))
-    fn = _factory(key, value["type"])
+    fn = _factory(key, value["type"]) if isinstance(value["type"], str) else None
     if fn is None:
-        raise case.error(f"params.{key}.type", f"snntorch has no {key} function '{value['type']}'")
+        raise case.error(f"params.{key}.type", f"snntorch has no {key} function {value['type']!r}")
     accepted = inspect.signature(fn).parameters
     for arg in value:
         if arg != "type" and arg not in accepted:
             raise case.error(f"params.{key}.{arg}",
                              f"{value['type']}() takes no argument '{arg}' (it takes: {', '.join(accepted)})")
+        why = None if arg == "type" else argument_problem(value[arg], accepted[arg].default)
+        if why:
+            raise case.error(f"params.{key}.{arg}", why)
 
 
 def reference_object(key: str, value: Mapping) -> Any:
