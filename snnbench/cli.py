@@ -126,7 +126,8 @@ def main_options(
 @handled
 def list_cmd() -> None:
     """Neurons, their references (installed versions), standard cases and installed implementations."""
-    from snnbench import catalog, render
+    from snnbench import catalog
+    from snnbench.render import catalog as render
 
     render.print_catalog(catalog.describe(), catalog.installed_implementations(), console)
 
@@ -146,7 +147,8 @@ def compare(
                                              "or your drop-in as MODULE:CLASS or an installed name (repeatable)"),
 ) -> None:
     """Is it numerically the same as the reference? Exit 0 pass, 1 fail, 2 usage error."""
-    from snnbench import render, results, runner
+    from snnbench import results, runner
+    from snnbench.render import compare as compare_render
 
     device = runner.check_device(device)
     dtype_names = runner.dtypes(dtype)
@@ -166,7 +168,7 @@ def compare(
         report = runner.run_compare(selected, dtype_names, device, chosen, on_result=advance,
                                     skipped=runner.unavailable_neurons(neurons))
     path = results.save(report, report_path)
-    render.print_compare(report, console, str(path))
+    compare_render.print_compare(report, console, str(path))
     raise typer.Exit(runner.exit_code(report))
 
 
@@ -214,7 +216,7 @@ def bench(
     """How fast, how much memory: ours against the reference, with the speed of light. Exit 0; 1 when
     a case timed no implementation; 2 usage error."""
     from snnbench import results, runner
-    from snnbench.bench import render as bench_render
+    from snnbench.render import bench as bench_render
     from snnbench.bench import runner as bench_runner
 
     options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory, ab=rev is not None)
@@ -278,7 +280,7 @@ def sweep(
     """Bench one case over a range of one parameter; write the report and a PNG plot."""
     from snnbench import results, runner
     from snnbench.bench import plot
-    from snnbench.bench import render as bench_render
+    from snnbench.render import bench as bench_render
     from snnbench.bench import runner as bench_runner
     from snnbench.bench import sweep as sweep_mod
 
@@ -327,7 +329,7 @@ def profile(
     """Run one case under torch.profiler: top operators by self time, and a Chrome trace file."""
     from snnbench import limits, runner
     from snnbench.bench import profile as profile_mod
-    from snnbench.bench import render as bench_render
+    from snnbench.render import bench as bench_render
     from snnbench.bench import runner as bench_runner
 
     device = runner.check_device(device)
@@ -367,7 +369,8 @@ def audit(
 ) -> None:
     """Where each reference departs from its documentation, measured on the installed release."""
     from snnbench import audit as audit_mod
-    from snnbench import render, results, runner
+    from snnbench import results, runner
+    from snnbench.render import audit as audit_render
 
     device = runner.check_device(device)
     names = runner.available_neurons(neurons)
@@ -381,9 +384,9 @@ def audit(
 
         report = audit_mod.run_audit(names, device, on_result=advance, skipped=runner.unavailable_neurons(neurons))
     path = results.save(report, report_path)
-    render.print_audit(report, console, str(path))
+    audit_render.print_audit(report, console, str(path))
     if markdown_path is not None:
-        results.write_text(render.audit_markdown(report), markdown_path)
+        results.write_text(audit_render.audit_markdown(report), markdown_path)
 
 
 @app.command()
@@ -400,8 +403,9 @@ def fuzz(
     json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/fuzz-*.json)"),
 ) -> None:
     """Random valid cases, each compared; a failure is shrunk and written as a case file. Exit 0, 1 or 2."""
-    from snnbench import render, results, runner, specs
+    from snnbench import results, runner, specs
     from snnbench.fuzz import run as fuzz_run
+    from snnbench.render import fuzz as fuzz_render
 
     names = runner.available_neurons(neurons)
     if not budget > 0 or budget != budget or budget == float("inf"):
@@ -426,7 +430,7 @@ def fuzz(
         report = fuzz_run.fuzz(names, seed, budget, impl, tuple(dtype_names), out, on_case=advance,
                                max_cases=max_cases)
     path = results.save(report, report_path)
-    render.print_fuzz(report, console, str(path))
+    fuzz_render.print_fuzz(report, console, str(path))
     raise typer.Exit(fuzz_run.exit_code(report))
 
 
@@ -499,8 +503,9 @@ def gate(
     gate BASELINE: the baseline's cases run now. gate BASELINE CURRENT: two saved reports.
 
     gate AB.json: a saved A/B report (bench --rev)."""
-    from snnbench import gate_render, judge, rerun, results, runner
-    from snnbench.bench import render as bench_render
+    from snnbench import judge, rerun, results, runner
+    from snnbench.render import gate as gate_render
+    from snnbench.render import bench as bench_render
 
     thresholds = judge.Thresholds(
         max_error_growth=judge.parse_factor(max_error_growth, "--max-error-growth"),

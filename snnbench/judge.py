@@ -67,7 +67,7 @@ import numpy as np
 
 from snnbench import env
 from snnbench.bench import stats
-from snnbench.bench.render import size
+from snnbench.render.numbers import size
 from snnbench.cases import DEFAULT_TOLERANCES
 from snnbench.errors import ReportError, SnnbenchError
 from snnbench.results import BENCH_KEY, COMPARE_KEY, COMPARISON_KEY

@@ -601,7 +601,7 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
 # ---------------------------------------------------------------- messages tell the truth
 
 def test_ctrl_c_while_the_table_prints_says_the_report_was_written(here, monkeypatch):
-    from snnbench import render
+    from snnbench.render import compare as render
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -12,8 +12,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from snnbench import catalog, gate_render, judge, render, specs
-from snnbench.bench import render as bench_render
+from snnbench import catalog, judge, specs
+from snnbench.render import bench as bench_render
+from snnbench.render import catalog as render
+from snnbench.render import gate as gate_render
 from snnbench.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,28 +13,12 @@ import textwrap
 from rich.console import Console
 from rich.text import Text
 
-from snnbench.bench.render import seconds, size
+from snnbench.render.numbers import number, seconds, size
 from snnbench.judge import MEASURED, Check, GateResult
 
 STATUS_STYLE = {"regression": "bold red", "inconclusive": "yellow", "improved": "green", "ok": "dim",
                 "new": "cyan", "info": "blue"}
 SECONDS_METRICS = ("median_s", "slowdown")
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value == 0:
-            return "0"
-        if value != value or value in (float("inf"), float("-inf")):
-            return str(value)
-        return f"{value:.2e}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.3g}"
-    return str(value)
 
 
 def shown(result: GateResult, show_all: bool = False) -> list[Check]:
@@ -53,14 +37,14 @@ def record_name(check: Check) -> str:
 
 def value_text(check: Check, value) -> str:
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
-        return _fmt(value)
+        return number(value)
     if check.metric == "speedup":
         return f"{value:.3g}x"
     if check.metric == "peak_mem_bytes":
         return size(value)
     if check.metric in SECONDS_METRICS:
         return seconds(value)
-    return _fmt(value)
+    return number(value)
 
 
 def labels(result: GateResult) -> tuple[str, str]:
@@ -139,7 +123,6 @@ def print_gate(result: GateResult, console: Console, baseline: str, current: str
         console.print(Text("warning: ", style="yellow") + Text(note), highlight=False)
     style = {"ok": "bold green", "regression": "bold red", "inconclusive": "bold yellow"}[result.verdict]
     console.print(Text(summary(result, baseline, current), style=style), highlight=False, soft_wrap=True)
-
 
 
 def markdown(result: GateResult, baseline: str, current: str) -> str:

@@ -1,6 +1,6 @@
 """Bench reports as rich tables and markdown. No computation beyond picking what to show.
 
-Text from reports is never read as rich markup (see snnbench/render.py): styles come from Text.
+Text from reports is never read as rich markup (see snnbench/render/compare.py): styles come from Text.
 """
 
 from __future__ import annotations
@@ -10,55 +10,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from snnbench.render.numbers import impl_label, rate, ratio, seconds, size
+
 IMPL_STYLE = {"native": "bold cyan", "reference": "magenta", "sol": "dim"}   # a user's: green
-
-
-def impl_label(name: str) -> str:
-    """A short name for a table: a user's MODULE:CLASS shows as CLASS."""
-    return name.rpartition(":")[2] or name
-
-
-def seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
-
-
-def rate(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:.3g}"
-
-
-def size(value: float | None) -> str:
-    """Bytes in the largest binary unit they fill: '20.2 MiB', '1020 KiB', '512 B'."""
-    if value is None:
-        return "-"
-    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if abs(value) >= scale:
-            return f"{_digits(value / scale)} {unit}"
-    return f"{int(value)} B"
-
-
-def _digits(value: float) -> str:
-    """Three significant digits, without an exponent (1020, not 1.02e+03)."""
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 def spread(record: dict) -> str:
     if not record.get("median_s") or record.get("iqr_s") is None:
         return "-"
     return f"{record['iqr_s'] / record['median_s']:.0%}"
-
-
-def ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
 
 
 def speedup(c: dict) -> str:
