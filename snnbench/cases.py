@@ -18,9 +18,9 @@ from typing import Any, Mapping
 
 from snnbench import limits
 from snnbench.errors import CaseError
+from snnbench.values import DTYPES
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
-DTYPES = ("float32", "float64")
 
 CASE_KEYS = {
     "name", "neuron", "steps", "batch", "sample_shape", "seed", "params", "input",

@@ -147,16 +147,16 @@ def compare(
                                              "or your drop-in as MODULE:CLASS or an installed name (repeatable)"),
 ) -> None:
     """Is it numerically the same as the reference? Exit 0 pass, 1 fail, 2 usage error."""
-    from snnbench import results, runner
+    from snnbench import compare, results, selection, values
     from snnbench.render import compare as compare_render
 
-    device = runner.check_device(device)
-    dtype_names = runner.dtypes(dtype)
+    device = values.parse_device(device)
+    dtype_names = values.parse_dtypes(dtype)
     report_path = json_path or results.default_path("compare")
     check_outputs({"--json" if json_path else "report": report_path}, [case_file])
-    selected = runner.collect_cases(neurons, case, case_file, seed=seed, shard=runner.parse_shard(shard))
-    chosen = runner.compare_implementations(impl, list(dict.fromkeys(c.neuron for c in selected)))
-    runner.check_user_implementations(selected, chosen)
+    selected = selection.collect_cases(neurons, case, case_file, seed=seed, shard=values.parse_shard(shard))
+    chosen = compare.compare_implementations(impl, list(dict.fromkeys(c.neuron for c in selected)))
+    compare.check_user_implementations(selected, chosen)
     total = sum(len(chosen[c.neuron]) for c in selected) * len(dtype_names)
     with progress_bar() as bar:
         task = bar.add_task("compare", total=total, current="")
@@ -165,16 +165,16 @@ def compare(
             bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['dtype']}: "
                                                  f"{record['verdict']}")
 
-        report = runner.run_compare(selected, dtype_names, device, chosen, on_result=advance,
-                                    skipped=runner.unavailable_neurons(neurons))
+        report = compare.run_compare(selected, dtype_names, device, chosen, on_result=advance,
+                                    skipped=selection.unavailable_neurons(neurons))
     path = results.save(report, report_path)
     compare_render.print_compare(report, console, str(path))
-    raise typer.Exit(runner.exit_code(report))
+    raise typer.Exit(compare.exit_code(report))
 
 
 def bench_options(device: str, dtype: str, mode: str, impl: Optional[List[str]], threads: Optional[int], quick: bool,
                   min_time: Optional[float], memory: bool = True, ab: bool = False):
-    from snnbench import runner
+    from snnbench import values
     from snnbench.bench import runner as bench_runner
     from snnbench.bench import timing
 
@@ -185,11 +185,11 @@ def bench_options(device: str, dtype: str, mode: str, impl: Optional[List[str]],
 
         settings = timing.Settings(min_repeats=MIN_PAIRS) if ab else timing.Settings()
     if min_time is not None:
-        settings = bench_runner.with_min_time(settings, min_time)
-    return bench_runner.Options(device=runner.check_device(device), dtype=bench_runner.parse_dtype(dtype),
-                                modes=bench_runner.parse_modes(mode),
+        settings = values.with_min_time(settings, min_time)
+    return bench_runner.Options(device=values.parse_device(device), dtype=values.parse_dtype(dtype),
+                                modes=values.parse_modes(mode),
                                 impls=tuple(impl or bench_runner.DEFAULT_IMPLS),
-                                threads=bench_runner.apply_threads(threads), timing=settings, memory=memory)
+                                threads=values.apply_threads(threads), timing=settings, memory=memory)
 
 
 @app.command()
@@ -215,14 +215,14 @@ def bench(
 ) -> None:
     """How fast, how much memory: ours against the reference, with the speed of light. Exit 0; 1 when
     a case timed no implementation; 2 usage error."""
-    from snnbench import results, runner
+    from snnbench import compare, results, selection, values
     from snnbench.render import bench as bench_render
     from snnbench.bench import runner as bench_runner
 
     options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory, ab=rev is not None)
     report_path = json_path or results.default_path("ab" if rev is not None else "bench")
     check_outputs({"--json" if json_path else "report": report_path}, [case_file])
-    selected = runner.collect_cases(neurons, case, case_file, bench_only=True, shard=runner.parse_shard(shard))
+    selected = selection.collect_cases(neurons, case, case_file, bench_only=True, shard=values.parse_shard(shard))
     if not selected:
         raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
     if rev is not None:
@@ -231,7 +231,7 @@ def bench(
         bench_render.print_ab(report, console, str(path))
         return
     chosen = bench_runner.chosen_implementations(options.impls, list(dict.fromkeys(c.neuron for c in selected)))
-    runner.check_user_implementations(selected, chosen)
+    compare.check_user_implementations(selected, chosen)
     with progress_bar() as bar:
         task = bar.add_task("bench", total=sum(len(chosen[c.neuron]) + 1 for c in selected) * len(options.modes),
                             current="")
@@ -240,7 +240,7 @@ def bench(
             bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['mode']}")
 
         report = bench_runner.run(selected, options, on_result=advance,
-                                  **({"skipped_neurons": skipped} if (skipped := runner.unavailable_neurons(neurons))
+                                  **({"skipped_neurons": skipped} if (skipped := selection.unavailable_neurons(neurons))
                                      else {}))
     path = results.save(report, report_path)
     bench_render.print_bench(report, console, str(path))
@@ -278,7 +278,7 @@ def sweep(
     png: Optional[Path] = typer.Option(None, "--png", help="plot path (default: the report's, .png)"),
 ) -> None:
     """Bench one case over a range of one parameter; write the report and a PNG plot."""
-    from snnbench import results, runner
+    from snnbench import compare, results, selection, values
     from snnbench.bench import plot
     from snnbench.render import bench as bench_render
     from snnbench.bench import runner as bench_runner
@@ -286,24 +286,24 @@ def sweep(
 
     plot.require_matplotlib()
     options = bench_options(device, dtype, mode, impl, threads, quick, min_time, not no_memory)
-    key, values = sweep_mod.parse_vary(vary)
+    key, points = values.parse_vary(vary)
     report_path = json_path or results.default_path("sweep")
     png_path = png or report_path.with_suffix(".png")
     check_outputs({"--json" if json_path else "report": report_path, "--png" if png else "plot": png_path},
                   [case_file])
-    (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
+    (base,) = selection.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case to vary; name one with --case")
     chosen = bench_runner.chosen_implementations(options.impls, [base.neuron])
-    runner.check_user_implementations([base], chosen)
+    compare.check_user_implementations([base], chosen)
     with progress_bar() as bar:
-        task = bar.add_task("sweep", total=len(values) * len(options.modes) * (len(chosen[base.neuron]) + 1),
+        task = bar.add_task("sweep", total=len(points) * len(options.modes) * (len(chosen[base.neuron]) + 1),
                             current="")
 
         def advance(record: dict) -> None:
             bar.update(task, advance=1, current=f"{record['case']} {record['mode']}")
 
-        report = sweep_mod.run_sweep(base, key, values, options, on_result=advance)
+        report = sweep_mod.run_sweep(base, key, points, options, on_result=advance)
     path = results.save(report, report_path)
     bench_render.print_bench(report, console, str(path))
     picture = plot.sweep_png(report, png_path)
@@ -327,15 +327,14 @@ def profile(
     trace: Optional[Path] = typer.Option(None, "--trace", help="Chrome trace path (default: reports/traces/...)"),
 ) -> None:
     """Run one case under torch.profiler: top operators by self time, and a Chrome trace file."""
-    from snnbench import limits, runner
+    from snnbench import compare, limits, selection, values
     from snnbench.bench import profile as profile_mod
     from snnbench.render import bench as bench_render
-    from snnbench.bench import runner as bench_runner
 
-    device = runner.check_device(device)
+    device = values.parse_device(device)
     if impl == "all":
         raise SnnbenchError("--impl: a profile runs one implementation (native, reference or MODULE:CLASS)")
-    (mode_name,) = bench_runner.parse_modes(mode) if mode != "all" else (None,)
+    (mode_name,) = values.parse_modes(mode) if mode != "all" else (None,)
     if mode_name is None:
         raise SnnbenchError("--mode must be forward or train for a profile")
     for option, value in (("--calls", calls), ("--top", top)):
@@ -343,16 +342,16 @@ def profile(
             limits.count(value, limits.PROFILE_CALLS_MAX)
         except ValueError as exc:
             raise SnnbenchError(f"{option} {exc}") from None
-    bench_runner.apply_threads(threads)
-    (base,) = runner.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
+    values.apply_threads(threads)
+    (base,) = selection.collect_cases([neuron], [case] if case else None, case_file, bench_only=True)[:1] or [None]
     if base is None:
         raise SnnbenchError(f"{neuron}: no bench case; name one with --case")
     trace = trace or profile_mod.trace_path(base, impl, mode_name)
     check_outputs({"--trace": trace}, [case_file])
-    chosen = runner.compare_implementations([impl], [base.neuron]) if impl != "reference" else None
+    chosen = compare.compare_implementations([impl], [base.neuron]) if impl != "reference" else None
     if chosen:
-        runner.check_user_implementations([base], chosen)
-    result = profile_mod.profile_case(base, impl, mode_name, device, bench_runner.parse_dtype(dtype), calls, top,
+        compare.check_user_implementations([base], chosen)
+    result = profile_mod.profile_case(base, impl, mode_name, device, values.parse_dtype(dtype), calls, top,
                                       trace)
     console.print(bench_render.profile_table(result))
     console.print(Text(f"Chrome trace: {result['trace']}  (open in chrome://tracing or ui.perfetto.dev)"),
@@ -369,11 +368,11 @@ def audit(
 ) -> None:
     """Where each reference departs from its documentation, measured on the installed release."""
     from snnbench import audit as audit_mod
-    from snnbench import results, runner
+    from snnbench import results, selection, values
     from snnbench.render import audit as audit_render
 
-    device = runner.check_device(device)
-    names = runner.available_neurons(neurons)
+    device = values.parse_device(device)
+    names = selection.available_neurons(neurons)
     report_path = json_path or results.default_path("audit")
     check_outputs({"--json" if json_path else "report": report_path, "--markdown": markdown_path})
     with progress_bar() as bar:
@@ -382,7 +381,7 @@ def audit(
         def advance(record: dict) -> None:
             bar.update(task, advance=1, current=record["departure"])
 
-        report = audit_mod.run_audit(names, device, on_result=advance, skipped=runner.unavailable_neurons(neurons))
+        report = audit_mod.run_audit(names, device, on_result=advance, skipped=selection.unavailable_neurons(neurons))
     path = results.save(report, report_path)
     audit_render.print_audit(report, console, str(path))
     if markdown_path is not None:
@@ -403,24 +402,24 @@ def fuzz(
     json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/fuzz-*.json)"),
 ) -> None:
     """Random valid cases, each compared; a failure is shrunk and written as a case file. Exit 0, 1 or 2."""
-    from snnbench import results, runner, specs
+    from snnbench import compare, results, selection, specs, values
     from snnbench.fuzz import run as fuzz_run
     from snnbench.render import fuzz as fuzz_render
 
-    names = runner.available_neurons(neurons)
+    names = selection.available_neurons(neurons)
     if not budget > 0 or budget != budget or budget == float("inf"):
         raise SnnbenchError(f"--budget must be a positive number of seconds, got {budget}")
     if impl == "reference":
         raise SnnbenchError("--impl reference: fuzz judges an implementation against the reference")
     if max_cases is not None and max_cases < 1:
         raise SnnbenchError(f"--max-cases must be a positive integer, got {max_cases}")
-    dtype_names = runner.dtypes(dtype)
+    dtype_names = values.parse_dtypes(dtype)
     report_path = json_path or results.default_path("fuzz")
     check_outputs({"--json" if json_path else "report": report_path,
                    **{f"--out ({name})": fuzz_run.case_path(out, name, seed) for name in names}})
     if impl != "native":
-        chosen = runner.compare_implementations([impl], names)
-        runner.check_user_implementations([c for n in names for c in specs.standard_cases(n)[:1]], chosen)
+        chosen = compare.compare_implementations([impl], names)
+        compare.check_user_implementations([c for n in names for c in specs.standard_cases(n)[:1]], chosen)
     with progress_bar() as bar:
         task = bar.add_task("fuzz", total=len(names), current="")
 
@@ -503,22 +502,22 @@ def gate(
     gate BASELINE: the baseline's cases run now. gate BASELINE CURRENT: two saved reports.
 
     gate AB.json: a saved A/B report (bench --rev)."""
-    from snnbench import judge, rerun, results, runner
+    from snnbench import judge, rerun, results, selection, values
     from snnbench.render import gate as gate_render
     from snnbench.render import bench as bench_render
 
     thresholds = judge.Thresholds(
-        max_error_growth=judge.parse_factor(max_error_growth, "--max-error-growth"),
-        max_slowdown=judge.parse_fraction(max_slowdown, "--max-slowdown"),
-        max_memory_growth=judge.parse_fraction(max_memory_growth, "--max-memory-growth"),
-        min_memory_growth=judge.parse_size(min_memory_growth, "--min-memory-growth"),
+        max_error_growth=values.parse_factor(max_error_growth, "--max-error-growth"),
+        max_slowdown=values.parse_fraction(max_slowdown, "--max-slowdown"),
+        max_memory_growth=values.parse_fraction(max_memory_growth, "--max-memory-growth"),
+        min_memory_growth=values.parse_size(min_memory_growth, "--min-memory-growth"),
         absolute=absolute, strict=strict)
     targets = list(targets or [])
     check_outputs({"--json": json_path, "--markdown": markdown_path},
                   [case_file] if rev is not None else [Path(t) for t in targets])
     if rev is not None:
         options = bench_options(device, dtype, mode, None, threads, quick, min_time, not no_memory, ab=True)
-        selected = runner.collect_cases(targets or ["all"], case, case_file, bench_only=True)
+        selected = selection.collect_cases(targets or ["all"], case, case_file, bench_only=True)
         if not selected:
             raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
         report = run_ab(selected, options, rev, None)

@@ -13,8 +13,6 @@ from snnbench.cases import Case
 # Offsets that keep the streams of one seed apart.
 WEIGHTS, INPUT, STATE, UPSTREAM = 0, 1, 2, 3
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 def generator(case: Case, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(case.seed * 4 + stream)

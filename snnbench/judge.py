@@ -69,7 +69,7 @@ from snnbench import env
 from snnbench.bench import stats
 from snnbench.render.numbers import size
 from snnbench.cases import DEFAULT_TOLERANCES
-from snnbench.errors import ReportError, SnnbenchError
+from snnbench.errors import ReportError
 from snnbench.results import BENCH_KEY, COMPARE_KEY, COMPARISON_KEY
 
 VERDICT_ORDER = {"pass": 0, "skipped": 1, "uninformative": 2, "fail": 3, "error": 4}
@@ -131,41 +131,6 @@ class GateResult:
 
 
 # ---------------------------------------------------------------- thresholds from the command line
-
-def parse_fraction(text: str, option: str) -> float:
-    """'10%' or '0.1' -> 0.1; one-line error otherwise."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise SnnbenchError(f"{option} must look like 10% or 0.1, got '{text}'") from None
-    if not math.isfinite(value) or value < 0:
-        raise SnnbenchError(f"{option} must be a non-negative percentage or fraction, got '{text}'")
-    return value
-
-
-def parse_factor(value: float, option: str) -> float:
-    if not math.isfinite(value) or value < 1:
-        raise SnnbenchError(f"{option} must be a factor of at least 1, got {value:g}")
-    return value
-
-
-SIZE_UNITS = {"": 1, "B": 1, "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "KB": 1000, "MB": 1000 ** 2,
-              "GB": 1000 ** 3}
-
-
-def parse_size(text: str, option: str) -> int:
-    """'1MiB', '512 KiB', '2MB' or '1048576' (bytes) -> bytes; one-line error otherwise."""
-    raw = text.strip()
-    number = raw.rstrip("BbKkMmGgIi ")
-    unit = raw[len(number):].strip().upper()
-    try:
-        value = float(number) * SIZE_UNITS[unit]
-    except (ValueError, KeyError):
-        raise SnnbenchError(f"{option} must be a size like 1MiB, 512KiB or 1048576 (bytes), got '{text}'") from None
-    if not math.isfinite(value) or value < 0:
-        raise SnnbenchError(f"{option} must be a non-negative size, got '{text}'")
-    return int(value)
 
 
 # ---------------------------------------------------------------- record keys

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from snnbench import compare, values
 from snnbench.errors import ReportError, SnnbenchError
 
 
@@ -59,8 +60,6 @@ def _groups(rows: list[dict], fields: tuple[str, ...]) -> dict[tuple, list[dict]
 
 
 def _rerun_compare(baseline: dict, source: str, cases: list, on_result) -> list[dict]:
-    from snnbench import runner
-
     # group cases by (device, dtypes, implementations) so each runs exactly what the baseline ran
     groups: dict[tuple, list] = {}
     for case, _ in cases:
@@ -74,8 +73,8 @@ def _rerun_compare(baseline: dict, source: str, cases: list, on_result) -> list[
         _check_runnable(source, device, dtype_names)
         chosen = {}
         for neuron in dict.fromkeys(c.neuron for c in group):
-            chosen.update(runner.compare_implementations(list(impls), [neuron]))
-        reports.append(runner.run_compare(group, list(dtype_names), device, chosen, on_result=on_result))
+            chosen.update(compare.compare_implementations(list(impls), [neuron]))
+        reports.append(compare.run_compare(group, list(dtype_names), device, chosen, on_result=on_result))
     return reports
 
 
@@ -88,29 +87,27 @@ def _rerun_bench(baseline: dict, source: str, cases: list, quick: bool, min_time
     threads = settings.get("threads") or baseline.get("environment", {}).get("torch_threads")
     timed = timing.Settings.quick() if quick else bench_runner.timing_settings(settings)
     if min_time is not None:
-        timed = bench_runner.with_min_time(timed, min_time)
+        timed = values.with_min_time(timed, min_time)
     measure_memory = memory and settings.get("memory", True) is not False
     reports = []
     for (device, dtype), rows in _groups(baseline["results"], ("device", "dtype")).items():
         _check_runnable(source, device, ())
-        dtype = bench_runner.parse_dtype(dtype or "float32")
+        dtype = values.parse_dtype(dtype or "float32")
         names = {(r["neuron"], r["case"]) for r in rows}
         group = [case for case, _ in cases if (case.neuron, case.name) in names]
         options = bench_runner.Options(
             device=device, dtype=dtype,
             modes=tuple(m for m in dict.fromkeys(r["mode"] for r in rows) if m in workload.MODES),
             impls=tuple(i for i in dict.fromkeys(r["impl"] for r in rows) if i != bench_runner.SOL),
-            threads=bench_runner.apply_threads(threads), timing=timed, memory=measure_memory)
+            threads=values.apply_threads(threads), timing=timed, memory=measure_memory)
         reports.append(bench_runner.run(group, options, on_result=on_result))
     return reports
 
 
 def _check_runnable(source: str, device: str, dtype_names: tuple[str, ...]) -> None:
-    from snnbench import runner
-
     try:
-        runner.check_device(device)
+        values.parse_device(device)
         for dtype in dtype_names:
-            runner.dtypes(dtype)
+            values.parse_dtypes(dtype)
     except SnnbenchError as exc:
         raise SnnbenchError(f"{source}: cannot run the baseline's cases here: {exc}") from None

@@ -42,10 +42,10 @@ from typing import Any, Iterator
 
 import torch
 
-from snnbench import cases, env, inputs
+from snnbench import cases, env, inputs, values
 from snnbench.cases import DEFAULT_TOLERANCES, Case, Tolerance
 from snnbench.errors import Unsupported
-from snnbench.implementations.base import EVERY_STEP, LAST_STEP, Implementation
+from snnbench.implementations.base import EVERY_STEP, Implementation
 from snnbench.implementations.reference import ReferenceImplementation
 from snnbench.specs.base import Trace
 
@@ -214,7 +214,7 @@ def compare(case: Case, dtype_name: str, device: str, judged: Implementation,
     try:
         with warnings.catch_warnings(), full_float32(device):
             warnings.simplefilter("ignore")  # the references warn about options; findings say it once
-            _compare_into(record, case, inputs.DTYPES[dtype_name], device, tol, judged, reference)
+            _compare_into(record, case, values.torch_dtype(dtype_name), device, tol, judged, reference)
     except Unsupported as exc:
         record["verdict"], record["reason"] = "skipped", str(exc)
     except Exception as exc:  # a crash in either implementation is a result, not a traceback

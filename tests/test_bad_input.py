@@ -10,7 +10,6 @@ on writing (results.to_json), and consoles that never read text as markup (cli.p
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import stat
@@ -615,7 +614,7 @@ def test_ctrl_c_while_the_table_prints_says_the_report_was_written(here, monkeyp
 
 
 def test_ctrl_c_before_anything_was_written_says_so(here, monkeypatch):
-    from snnbench import runner as runner_mod
+    from snnbench import compare as runner_mod
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

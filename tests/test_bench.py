@@ -8,7 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from snnbench import cases, implementations, results, specs
+from snnbench import cases, implementations, results, specs, values
 from snnbench.bench import memory, stats, timing, workload
 from snnbench.cli import app
 from snnbench.specs.base import NeuronSpec
@@ -349,14 +349,13 @@ def test_cuda_peak_memory_rises_with_batch(tmp_path):
 
 # ---- sweep and profile ------------------------------------------------------------------------------
 def test_parse_vary():
-    from snnbench.bench import sweep
     from snnbench.errors import SnnbenchError
 
-    assert sweep.parse_vary("steps=10,100,1000") == ("steps", [10, 100, 1000])
-    assert sweep.parse_vary("threshold=0.05, 0.1") == ("threshold", [0.05, 0.1])
+    assert values.parse_vary("steps=10,100,1000") == ("steps", [10, 100, 1000])
+    assert values.parse_vary("threshold=0.05, 0.1") == ("threshold", [0.05, 0.1])
     for bad in ("steps", "steps=", "steps=10", "steps=10,x", "steps=10,10", "batch=0,4", "=1,2"):
         with pytest.raises(SnnbenchError):
-            sweep.parse_vary(bad)
+            values.parse_vary(bad)
 
 
 def test_varied_cases_are_valid_cases(tmp_path):

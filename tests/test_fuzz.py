@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from snnbench import cases, implementations, specs, verify
+from snnbench import cases, specs, verify
 from snnbench.cli import app
 from snnbench.fuzz import run as fuzz_run
 from snnbench.neurons.quant import quant_levels

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from snnbench import judge
+from snnbench import judge, values
 from snnbench.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -159,9 +159,9 @@ def test_bad_thresholds_exit_2():
 
 
 def test_threshold_syntax():
-    assert judge.parse_fraction("10%", "x") == pytest.approx(0.1)
-    assert judge.parse_fraction("0.1", "x") == pytest.approx(0.1)
-    assert judge.parse_fraction(" 2.5% ", "x") == pytest.approx(0.025)
+    assert values.parse_fraction("10%", "x") == pytest.approx(0.1)
+    assert values.parse_fraction("0.1", "x") == pytest.approx(0.1)
+    assert values.parse_fraction(" 2.5% ", "x") == pytest.approx(0.025)
 
 
 # ---------------------------------------------------------------- synthetic bench reports
@@ -472,8 +472,8 @@ def test_memory_growth_needs_the_share_and_the_floor(bench, tmp_path):
     assert peaks(12 * 2 ** 20, 8 * 2 ** 20) == ["improved"]
     result = invoke("gate", BENCH, BENCH, "--min-memory-growth", "lots")
     assert_one_line_error(result, "--min-memory-growth")
-    assert judge.parse_size("1MiB", "x") == 2 ** 20 and judge.parse_size("512 KiB", "x") == 2 ** 19
-    assert judge.parse_size("2MB", "x") == 2_000_000 and judge.parse_size("4096", "x") == 4096
+    assert values.parse_size("1MiB", "x") == 2 ** 20 and values.parse_size("512 KiB", "x") == 2 ** 19
+    assert values.parse_size("2MB", "x") == 2_000_000 and values.parse_size("4096", "x") == 4096
 
 
 def test_sol_ratio_interval_keeps_each_rounds_pair(bench):

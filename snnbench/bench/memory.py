@@ -136,14 +136,14 @@ def peaks_in_process(fn: Callable[[], None], clear: Callable[[], None], calls: i
 
 def child_measure(request: dict) -> dict:
     """In the fresh process: build, warm up, reset the peak, run once; peak above idle."""
-    from snnbench import implementations, inputs, specs
+    from snnbench import implementations, specs, values
     from snnbench.bench import workload
 
     torch.set_num_threads(request["threads"])
     case = specs.case_from_spec(request["case_spec"], "memory request")
     (impl,) = implementations.select([request["impl"]], [case.neuron])[case.neuron]
     shapes = {k: tuple(v) for k, v in request["output_shapes"].items()}
-    built = workload.build(case, inputs.DTYPES[request["dtype"]], "cpu", [impl],
+    built = workload.build(case, values.torch_dtype(request["dtype"]), "cpu", [impl],
                            implementations.reference(case.neuron), shapes, tuple(request["train_fields"]))
     if impl.name in built.problems:
         raise RuntimeError(built.problems[impl.name])

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from snnbench import footprint, implementations, inputs, results
+from snnbench import footprint, implementations, results, values
 from snnbench.bench import workload
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError
@@ -47,7 +47,7 @@ def profile_case(case: Case, impl: str, mode: str, device: str, dtype: str = "fl
     (chosen,) = implementations.select([impl], [case.neuron])[case.neuron]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = workload.build(case, inputs.DTYPES[dtype], device, [chosen], implementations.reference(case.neuron))
+        built = workload.build(case, values.torch_dtype(dtype), device, [chosen], implementations.reference(case.neuron))
         try:
             if chosen.name in built.problems:
                 raise SnnbenchError(f"{case.neuron}/{case.name}: {chosen.name} cannot run: "

@@ -17,14 +17,12 @@ from typing import Callable
 
 import torch
 
-from snnbench import cases, env, footprint, implementations, inputs, limits, results
+from snnbench import cases, env, footprint, implementations, results, values
 from snnbench.bench import memory, noise, stats, timing, workload
 from snnbench.cases import Case
-from snnbench.errors import SnnbenchError, Unsupported
+from snnbench.errors import Unsupported
 from snnbench.implementations.base import Implementation
 
-MODE_CHOICES = ("forward", "train", "all")
-DTYPE_CHOICES = ("float32", "float64")
 SOL = "sol"
 DEFAULT_IMPLS = ("native", "reference")
 
@@ -38,39 +36,6 @@ class Options:
     threads: int = field(default_factory=torch.get_num_threads)
     timing: timing.Settings = field(default_factory=timing.Settings)
     memory: bool = True
-
-
-def parse_modes(choice: str) -> tuple[str, ...]:
-    if choice not in MODE_CHOICES:
-        raise SnnbenchError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got '{choice}'")
-    return workload.MODES if choice == "all" else (choice,)
-
-
-def parse_dtype(choice: str) -> str:
-    if choice not in DTYPE_CHOICES:
-        raise SnnbenchError(f"--dtype must be one of {', '.join(DTYPE_CHOICES)}, got '{choice}'")
-    return choice
-
-
-def apply_threads(n: int | None, what: str = "--threads") -> int:
-    if n is None:
-        return torch.get_num_threads()
-    try:
-        limits.threads(n)
-    except ValueError as exc:
-        raise SnnbenchError(f"{what} {exc}") from None
-    torch.set_num_threads(n)
-    return n
-
-
-def with_min_time(settings: timing.Settings, seconds: float) -> timing.Settings:
-    try:
-        limits.seconds(seconds)
-    except ValueError as exc:
-        raise SnnbenchError(f"--min-time {exc}") from None
-    from dataclasses import replace
-
-    return replace(settings, min_time_s=seconds)
 
 
 def chosen_implementations(values: tuple[str, ...], neurons: list[str]) -> dict[str, list[Implementation]]:
@@ -148,7 +113,7 @@ def bench_case_mode(case: Case, mode: str, options: Options,
     reference = implementations.reference(case.neuron)
     names = [impl.name for impl in impls]
     infos = {impl.name: impl.info() for impl in impls}
-    torch_dtype = inputs.DTYPES[options.dtype]
+    torch_dtype = values.torch_dtype(options.dtype)
     problems: dict[str, list[str]] = {name: [] for name in (*names, SOL)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

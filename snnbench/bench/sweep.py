@@ -9,43 +9,13 @@ one-line error before anything runs.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 from snnbench import cases, specs
+from snnbench.values import SIZES
 from snnbench.bench import runner
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError
-
-SIZES = ("steps", "batch")
-
-
-def _number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def parse_vary(text: str) -> tuple[str, list[Any]]:
-    """'steps=10,100,1000' -> ('steps', [10, 100, 1000])."""
-    key, sep, values = text.partition("=")
-    key = key.strip()
-    if not sep or not key or not values.strip():
-        raise SnnbenchError(f"--vary must look like KEY=V1,V2,... (e.g. steps=10,100,1000), got '{text}'")
-    try:
-        parsed = [_number(v.strip()) for v in values.split(",") if v.strip()]
-    except ValueError:
-        raise SnnbenchError(f"--vary {text}: values must be numbers") from None
-    if not all(math.isfinite(v) for v in parsed):
-        raise SnnbenchError(f"--vary {text}: values must be finite numbers")
-    if len(parsed) < 2:
-        raise SnnbenchError(f"--vary {text}: give at least two values")
-    if len(set(parsed)) != len(parsed):
-        raise SnnbenchError(f"--vary {text}: values repeat")
-    if key in SIZES and not all(isinstance(v, int) and v > 0 for v in parsed):
-        raise SnnbenchError(f"--vary {text}: {key} takes positive integers")
-    return key, parsed
 
 
 def point_name(case: Case, key: str, value: Any) -> str:
