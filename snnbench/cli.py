@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 import typer.core
@@ -63,6 +63,30 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Verify and benchmark from-scratch spiking neurons against snntorch and sinabs.")
 console = Console(markup=False, emoji=False)
 err_console = Console(stderr=True, markup=False, emoji=False)
+
+
+# ---- options shared by several commands (one definition each) ---------------------------------------
+Neurons = Annotated[List[str], typer.Argument(help="neuron names, or 'all'")]
+Cases = Annotated[Optional[List[str]], typer.Option("--case", help="run only this case (repeatable)")]
+CaseFile = Annotated[Optional[Path], typer.Option("--case-file", help="run this file's cases instead (all, or "
+                                                                        "those named with --case)")]
+OneCase = Annotated[Optional[str], typer.Option("--case", help="the case (default: the neuron's first bench case)")]
+OneCaseFile = Annotated[Optional[Path], typer.Option("--case-file", help="take the case from this file")]
+Device = Annotated[str, typer.Option("--device", help="cpu or cuda (cuda:N)")]
+Dtypes = Annotated[str, typer.Option("--dtype", help="float32, float64 or all")]
+Dtype = Annotated[str, typer.Option("--dtype", help="float32 or float64")]
+Mode = Annotated[str, typer.Option("--mode", help="forward (no_grad), train (forward + backward) or all")]
+Impls = Annotated[Optional[List[str]], typer.Option("--impl", help="native, reference, all (the default: both), or "
+                                                    "your drop-in as MODULE:CLASS or an installed name, timed "
+                                                    "beside both (repeatable)")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch.set_num_threads(N) (default: torch's)")]
+Quick = Annotated[bool, typer.Option("--quick", help="few repeats: a smoke run, not a measurement")]
+MinTime = Annotated[Optional[float], typer.Option("--min-time", help="seconds timed per implementation (default 1)")]
+NoMemory = Annotated[bool, typer.Option("--no-memory", help="skip the peak memory measurements")]
+Shard = Annotated[Optional[str], typer.Option("--shard", help="run only shard I of N (I/N), for CI matrices")]
+Json = Annotated[Optional[Path], typer.Option("--json", help="report path (default: reports/KIND-*.json)")]
+Markdown = Annotated[Optional[Path], typer.Option("--markdown", help="also write markdown here "
+                                                  "(e.g. $GITHUB_STEP_SUMMARY)")]
 
 
 def _written_note() -> str:
@@ -135,14 +159,14 @@ def list_cmd() -> None:
 @app.command()
 @handled
 def compare(
-    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
-    case: Optional[List[str]] = typer.Option(None, "--case", help="run only this case (repeatable)"),
-    case_file: Optional[Path] = typer.Option(None, "--case-file", help="run this file's cases instead"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    dtype: str = typer.Option("all", "--dtype", help="float32, float64 or all"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/compare-*.json)"),
+    neurons: Neurons,
+    case: Cases = None,
+    case_file: CaseFile = None,
+    device: Device = "cpu",
+    dtype: Dtypes = "all",
+    json_path: Json = None,
     seed: Optional[int] = typer.Option(None, "--seed", help="override every case's seed"),
-    shard: Optional[str] = typer.Option(None, "--shard", help="run only shard I of N (I/N), for CI matrices"),
+    shard: Shard = None,
     impl: Optional[List[str]] = typer.Option(None, "--impl", help="what to judge: native (ours, the default) "
                                              "or your drop-in as MODULE:CLASS or an installed name (repeatable)"),
 ) -> None:
@@ -195,21 +219,19 @@ def bench_options(device: str, dtype: str, mode: str, impl: Optional[List[str]],
 @app.command()
 @handled
 def bench(
-    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
-    case: Optional[List[str]] = typer.Option(None, "--case", help="run only this case (repeatable)"),
-    case_file: Optional[Path] = typer.Option(None, "--case-file", help="run this file's cases instead (all, or --case)"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
-    mode: str = typer.Option("all", "--mode", help="forward (no_grad), train (forward + backward) or all"),
-    impl: Optional[List[str]] = typer.Option(None, "--impl", help="native, reference, all (the default), or your "
-                                             "drop-in as MODULE:CLASS or an installed name, timed beside both "
-                                             "(repeatable)"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads(N)"),
-    quick: bool = typer.Option(False, "--quick", help="few repeats: a smoke run, not a measurement"),
-    min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per impl (default 1)"),
-    no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/bench-*.json)"),
-    shard: Optional[str] = typer.Option(None, "--shard", help="run only shard I of N (I/N), for CI matrices"),
+    neurons: Neurons,
+    case: Cases = None,
+    case_file: CaseFile = None,
+    device: Device = "cpu",
+    dtype: Dtype = "float32",
+    mode: Mode = "all",
+    impl: Impls = None,
+    threads: Threads = None,
+    quick: Quick = False,
+    min_time: MinTime = None,
+    no_memory: NoMemory = False,
+    json_path: Json = None,
+    shard: Shard = None,
     rev: Optional[str] = typer.Option(None, "--rev", help="time ours as of this git revision against the "
                                       "working tree's, in turns in one run (an A/B report)"),
 ) -> None:
@@ -263,18 +285,17 @@ def exit_if_nothing_timed(report: dict, path: Path) -> None:
 def sweep(
     neuron: str = typer.Argument(..., help="one neuron"),
     vary: str = typer.Option(..., "--vary", help="KEY=V1,V2,...: steps, batch or a params key"),
-    case: Optional[str] = typer.Option(None, "--case", help="the case to vary (default: its first bench case)"),
-    case_file: Optional[Path] = typer.Option(None, "--case-file", help="take the case from this file"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
-    mode: str = typer.Option("forward", "--mode", help="forward, train or all"),
-    impl: Optional[List[str]] = typer.Option(None, "--impl", help="native, reference, all (the default), or "
-                                             "MODULE:CLASS (repeatable)"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads(N)"),
-    quick: bool = typer.Option(False, "--quick", help="few repeats: a smoke run, not a measurement"),
-    min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per impl (default 1)"),
-    no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/sweep-*.json)"),
+    case: OneCase = None,
+    case_file: OneCaseFile = None,
+    device: Device = "cpu",
+    dtype: Dtype = "float32",
+    mode: Mode = "forward",
+    impl: Impls = None,
+    threads: Threads = None,
+    quick: Quick = False,
+    min_time: MinTime = None,
+    no_memory: NoMemory = False,
+    json_path: Json = None,
     png: Optional[Path] = typer.Option(None, "--png", help="plot path (default: the report's, .png)"),
 ) -> None:
     """Bench one case over a range of one parameter; write the report and a PNG plot."""
@@ -315,15 +336,15 @@ def sweep(
 @handled
 def profile(
     neuron: str = typer.Argument(..., help="one neuron"),
-    case: Optional[str] = typer.Option(None, "--case", help="the case (default: its first bench case)"),
-    case_file: Optional[Path] = typer.Option(None, "--case-file", help="take the case from this file"),
+    case: OneCase = None,
+    case_file: OneCaseFile = None,
     impl: str = typer.Option("native", "--impl", help="native, reference, or MODULE:CLASS"),
     mode: str = typer.Option("forward", "--mode", help="forward or train"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64"),
+    device: Device = "cpu",
+    dtype: Dtype = "float32",
     calls: int = typer.Option(3, "--calls", help="profiled calls (after one warm-up call)"),
     top: int = typer.Option(15, "--top", help="operators shown"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)"),
+    threads: Threads = None,
     trace: Optional[Path] = typer.Option(None, "--trace", help="Chrome trace path (default: reports/traces/...)"),
 ) -> None:
     """Run one case under torch.profiler: top operators by self time, and a Chrome trace file."""
@@ -361,10 +382,10 @@ def profile(
 @app.command()
 @handled
 def audit(
-    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/audit-*.json)"),
-    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as markdown here"),
+    neurons: Neurons,
+    device: Device = "cpu",
+    json_path: Json = None,
+    markdown_path: Markdown = None,
 ) -> None:
     """Where each reference departs from its documentation, measured on the installed release."""
     from snnbench import audit as audit_mod
@@ -391,15 +412,15 @@ def audit(
 @app.command()
 @handled
 def fuzz(
-    neurons: List[str] = typer.Argument(..., help="neuron names, or 'all'"),
+    neurons: Neurons,
     seed: int = typer.Option(0, "--seed", help="the same seed draws the same cases"),
     budget: float = typer.Option(60.0, "--budget", help="seconds to spend, shared by the neurons"),
     max_cases: Optional[int] = typer.Option(None, "--max-cases", help="stop each neuron after this many cases "
                                             "(in batches of 8), whatever the budget"),
     impl: str = typer.Option("native", "--impl", help="what to judge: native (ours) or MODULE:CLASS"),
-    dtype: str = typer.Option("all", "--dtype", help="float32, float64 or all"),
+    dtype: Dtypes = "all",
     out: Path = typer.Option(Path("reports") / "fuzz", "--out", help="folder for the case file of a failure"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="report path (default: reports/fuzz-*.json)"),
+    json_path: Json = None,
 ) -> None:
     """Random valid cases, each compared; a failure is shrunk and written as a case file. Exit 0, 1 or 2."""
     from snnbench import compare, results, selection, specs, values
@@ -477,13 +498,12 @@ def gate(
     device: str = typer.Option("cpu", "--device", help="--rev: cpu or cuda"),
     dtype: str = typer.Option("float32", "--dtype", help="--rev: float32 or float64"),
     mode: str = typer.Option("all", "--mode", help="--rev: forward, train or all"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="--rev: torch.set_num_threads(N)"),
+    threads: Threads = None,
     min_time: Optional[float] = typer.Option(None, "--min-time", help="seconds timed per revision and case "
                                              "(--rev), or per implementation in a re-run"),
-    no_memory: bool = typer.Option(False, "--no-memory", help="skip the peak memory measurements"),
+    no_memory: NoMemory = False,
     json_path: Optional[Path] = typer.Option(None, "--json", help="save the run made now (--rev, or without CURRENT)"),
-    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write a markdown summary here "
-                                                 "(e.g. $GITHUB_STEP_SUMMARY)"),
+    markdown_path: Markdown = None,
     max_error_growth: float = typer.Option(10.0, "--max-error-growth", help="errors may grow by this factor"),
     max_slowdown: str = typer.Option("10%", "--max-slowdown", help="allowed slowdown, e.g. 10% or 0.1"),
     max_memory_growth: str = typer.Option("10%", "--max-memory-growth", help="allowed peak memory growth"),
