@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from snnbench import env, specs
 from snnbench.errors import SnnbenchError
+from snnbench.implementations import user
 
 
 def describe() -> list[dict]:
@@ -30,7 +31,6 @@ def describe() -> list[dict]:
 def installed_implementations() -> list[dict]:
     """Every entry point of the group snnbench.implementations: name, what it points at, its
     package and version, and the neuron it says it implements (or why it cannot be loaded)."""
-    from snnbench.implementations import user
 
     rows = []
     for ep in user.entry_points():

@@ -9,6 +9,7 @@ from typing import Callable
 from snnbench import env, footprint, implementations, results, verify
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError
+from snnbench.implementations import user
 
 
 def compare_implementations(values: list[str] | None, neurons: list[str]) -> dict[str, list]:
@@ -22,7 +23,6 @@ def compare_implementations(values: list[str] | None, neurons: list[str]) -> dic
 def check_user_implementations(selected: list[Case], chosen: dict[str, list]) -> None:
     """Build and call every user implementation once on its neuron's first case: a constructor or
     call that does not fit the contract is one line (exit 2) before any work."""
-    from snnbench.implementations import user
 
     if any(isinstance(impl, user.UserImplementation) for impls in chosen.values() for impl in impls):
         footprint.require([c.with_sizes(steps=min(c.steps, 2)) for c in selected], ["float32"], "cpu")

@@ -21,6 +21,7 @@ where that cannot be read the case is not refused.
 
 from __future__ import annotations
 
+from snnbench import specs
 from snnbench.cases import Case
 
 COPIES = 16
@@ -31,7 +32,6 @@ DTYPE_BYTES = {"float32": 4, "float64": 8}
 
 def estimate(case: Case, dtype: str) -> int:
     """Bytes a run of ``case`` in ``dtype`` may hold at its peak (an upper bound, roughly)."""
-    from snnbench import specs
 
     per_item, parameters = specs.get(case.neuron).footprint(case)
     width = DTYPE_BYTES[dtype]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from snnbench import compare, values
+from snnbench import compare, merge, specs, values
+from snnbench.bench import runner as bench_runner
+from snnbench.bench import timing, workload
 from snnbench.errors import ReportError, SnnbenchError
 
 
 def cases_of(report: dict, source: str) -> list[tuple[Any, dict]]:
     """(Case, first record) for each distinct case of a report, in report order, from case_spec."""
-    from snnbench import specs
 
     seen: dict[tuple, tuple[Any, dict]] = {}
     for i, record in enumerate(report["results"]):
@@ -47,7 +48,6 @@ def rerun(baseline: dict, source: str, quick: bool = False, min_time: float | No
                           "(snnbench gate REPORT) or make a new one (--rev)")
     if len(reports) == 1:
         return reports[0]
-    from snnbench import merge
 
     return merge.merge(reports, [f"run {i + 1}" for i in range(len(reports))])
 
@@ -80,8 +80,6 @@ def _rerun_compare(baseline: dict, source: str, cases: list, on_result) -> list[
 
 def _rerun_bench(baseline: dict, source: str, cases: list, quick: bool, min_time: float | None,
                  memory: bool, on_result) -> list[dict]:
-    from snnbench.bench import runner as bench_runner
-    from snnbench.bench import timing, workload
 
     settings = baseline.get("settings") if isinstance(baseline.get("settings"), dict) else {}
     threads = settings.get("threads") or baseline.get("environment", {}).get("torch_threads")

@@ -42,7 +42,7 @@ from typing import Any, Iterator
 
 import torch
 
-from snnbench import cases, env, inputs, values
+from snnbench import cases, departures, env, implementations, inputs, values
 from snnbench.cases import DEFAULT_TOLERANCES, Case, Tolerance
 from snnbench.errors import Unsupported
 from snnbench.implementations.base import EVERY_STEP, Implementation
@@ -378,7 +378,6 @@ def documented_matches(case: Case, dtype: torch.dtype, device: str, judged: Impl
                        weights, x, state0, view, upstream, names, judged_seen, judged_grads, tol: Tolerance) -> list[str]:
     """The departures (of ``candidates``) whose documented behaviour the judged implementation
     computes: ours run with it gives the judged fields and gradients within tolerance."""
-    from snnbench import implementations
 
     native = implementations.native(case.neuron)
     matches = []
@@ -414,7 +413,6 @@ class Truth:
 
     def __init__(self, case: Case, device: str, judged: Implementation, weights, x, state0, view, upstream,
                  names: list[str]):
-        from snnbench import implementations
 
         self.case, self.device, self.judged = case, device, judged
         self.native = implementations.native(case.neuron)
@@ -490,7 +488,6 @@ def _hint(record, case, dtype, device, judged, weights, x, state0, view, upstrea
           tol) -> None:
     """Where a user's implementation fails in a case in which the reference departs from its
     documentation: say so, and name the departures whose documented behaviour it computes."""
-    from snnbench import departures
 
     applying = [i for i in judged.spec.departures(case) if departures.holds(i)]
     if not applying:

@@ -39,6 +39,9 @@ from typing import Callable
 
 import torch
 
+from snnbench import implementations, specs, values
+from snnbench.bench import workload
+
 CPU_METHOD = "cpu-peak-rss-subprocess"
 CPU_METHOD_NORESET = "cpu-peak-rss-subprocess-noreset"
 CUDA_METHOD = "cuda-max-memory-allocated"
@@ -136,8 +139,6 @@ def peaks_in_process(fn: Callable[[], None], clear: Callable[[], None], calls: i
 
 def child_measure(request: dict) -> dict:
     """In the fresh process: build, warm up, reset the peak, run once; peak above idle."""
-    from snnbench import implementations, specs, values
-    from snnbench.bench import workload
 
     torch.set_num_threads(request["threads"])
     case = specs.case_from_spec(request["case_spec"], "memory request")

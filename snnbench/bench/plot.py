@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from snnbench import results
 from snnbench.bench.sweep import value_of
 from snnbench.errors import SnnbenchError
+from snnbench.verify import error_line
 
 STYLE = {"native": ("tab:blue", "ours (native)"), "reference": ("tab:orange", "reference"),
          "sol": ("tab:gray", "speed of light")}
@@ -55,7 +57,6 @@ def sweep_png(report: dict, path: str | Path) -> Path:
     plt = require_matplotlib()
     import io
 
-    from snnbench import results
 
     try:
         fig = _figure(plt, report)
@@ -65,7 +66,6 @@ def sweep_png(report: dict, path: str | Path) -> Path:
         finally:
             plt.close(fig)
     except Exception as exc:  # matplotlib's own errors: the plot is lost, not the run
-        from snnbench.verify import error_line
 
         plt.close("all")
         raise SnnbenchError(f"{path}: the plot could not be drawn: {error_line(exc)}") from None

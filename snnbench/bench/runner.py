@@ -22,6 +22,7 @@ from snnbench.bench import memory, noise, stats, timing, workload
 from snnbench.cases import Case
 from snnbench.errors import Unsupported
 from snnbench.implementations.base import Implementation
+from snnbench.verify import error_line
 
 SOL = "sol"
 DEFAULT_IMPLS = ("native", "reference")
@@ -82,8 +83,6 @@ def comparison(case: Case, options: Options, mode: str, impl: str, timed: list[f
 
 
 def _error_line(exc: BaseException) -> str:
-    from snnbench.verify import error_line
-
     return error_line(exc)
 
 

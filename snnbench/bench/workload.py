@@ -30,6 +30,7 @@ from snnbench.errors import SnnbenchError, Unsupported
 from snnbench.implementations.base import EVERY_STEP, Implementation
 from snnbench.implementations.reference import ReferenceImplementation
 from snnbench.specs.base import NeuronSpec
+from snnbench.verify import error_line
 
 MODES = ("forward", "train")
 
@@ -176,6 +177,4 @@ def _probe(spec: NeuronSpec, modules: dict, x: torch.Tensor, state0: dict,
 
 
 def _error_line(exc: BaseException) -> str:
-    from snnbench.verify import error_line
-
     return error_line(exc)

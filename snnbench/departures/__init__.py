@@ -22,6 +22,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from snnbench.departures import probes
+
 
 @dataclass(frozen=True)
 class Departure:
@@ -66,7 +68,6 @@ def of_neuron(neuron: str) -> list[Departure]:
 def holds(departure_id: str) -> bool | None:
     """Whether the installed library shows the departure (its probe; run once per process):
     True, False, or None where the neuron or feature does not exist in the installed release."""
-    from snnbench.departures import probes
 
     return probes.PROBES[departure_id]()
 

@@ -13,11 +13,12 @@ from typing import Callable
 
 import torch
 
+from snnbench.departures.probes import _sandbox
+from snnbench.implementations.sinabs_reference import capture_steps
+
 
 @contextlib.contextmanager
 def _quiet():
-    from snnbench.departures.probes import _sandbox
-
     with _sandbox(), torch.enable_grad():
         yield
 
@@ -75,8 +76,8 @@ def reset_setter_ignored() -> dict:
 
 
 def instances_grow() -> dict:
-    from snntorch._neurons.neurons import SpikingNeuron
     import snntorch
+    from snntorch._neurons.neurons import SpikingNeuron
 
     with _quiet():
         before = len(SpikingNeuron.instances)
@@ -142,8 +143,6 @@ def _alif_trace(record_states: bool, **kwargs):
 
 
 def record_states_shift() -> dict:
-    from snnbench.implementations.sinabs_reference import capture_steps
-
     with _quiet():
         layer = _alif_trace(True, tau_syn=3.0)
         x = torch.rand(2, 20, 8) * 2

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from snnbench import specs
 from snnbench.errors import SnnbenchError
+from snnbench.implementations import user
 from snnbench.implementations.base import Implementation
 from snnbench.implementations.native import NativeImplementation
 from snnbench.implementations.reference import ReferenceImplementation
@@ -63,7 +64,6 @@ def select(values: list[str] | None, neurons: list[str], default: tuple[str, ...
     beside a user's implementation). A user implementation serves the neuron it declares
     (``snnbench_neuron``, or the reference class it subclasses); one that declares none serves
     the neuron named, and must not be given for several."""
-    from snnbench.implementations import user
 
     values = list(values or default)
     names: list[str] = []

@@ -14,6 +14,7 @@ import torch
 
 from snnbench import __version__, departures
 from snnbench.implementations.base import Implementation, load_weights, trainable
+from snnbench.neurons.alif import ALIFState
 from snnbench.specs.base import Trace
 
 
@@ -94,8 +95,6 @@ class ALIFNative(NativeImplementation):
 
     @staticmethod
     def _state(values):
-        from snnbench.neurons.alif import ALIFState
-
         return ALIFState(values["v_mem"], values["i_syn"], values["b"], values["spike_threshold"])
 
     def run(self, module, x, state0) -> Trace:

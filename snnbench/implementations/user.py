@@ -39,9 +39,17 @@ from typing import Any
 
 import torch
 
+from snnbench import inputs
 from snnbench.cases import Case
 from snnbench.errors import SnnbenchError, Unsupported
-from snnbench.implementations.base import LAST_STEP, Implementation, WeightError, load_weights, trainable
+from snnbench.implementations.base import (
+    LAST_STEP,
+    Implementation,
+    WeightError,
+    load_weights,
+    trainable,
+)
+from snnbench.implementations.snntorch_reference import clear_instances
 from snnbench.specs.base import CELL, SEQUENCE, SINABS, NeuronSpec, Trace
 
 GROUP = "snnbench.implementations"
@@ -174,7 +182,6 @@ class UserImplementation(Implementation):
 
     def cleanup(self, module) -> None:
         if self.spec.library == "snntorch":
-            from snnbench.implementations.snntorch_reference import clear_instances
 
             clear_instances()      # a drop-in may subclass snntorch's neurons, which register themselves
 
@@ -261,7 +268,6 @@ def check_usable(impl: UserImplementation, case: Case, reference: Implementation
     ref_module = reference.build(short, torch.float32, "cpu")
     module = None
     try:
-        from snnbench import inputs
 
         weights = reference.weights(ref_module)
         try:

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
 
+from snnbench.audit import measured
 
 AUDIT_STYLE = {True: "bold yellow", False: "green", None: "dim"}
 
@@ -24,7 +25,6 @@ def print_audit(report: dict, console: Console, path: str | None = None) -> None
         how = f" ({r['method']}" + (f", case {r['case']}" if r.get("case") else "") + ")"
         console.print(Padding(Text("effect: ", style="dim") + Text(effect) + Text(how, style="dim"), (0, 0, 0, 2),
                               expand=False))
-    from snnbench.audit import measured
 
     departing = sum(r["holds"] is True for r in report["results"])
     console.print(Text(f"{len(report['results'])} departures: {departing} shown by the installed release, "

@@ -18,9 +18,11 @@ from typing import Any, Mapping
 import torch
 
 from snnbench import inputs
+from snnbench.bench import sol
+from snnbench.bench.sol import MatMul
 from snnbench.cases import Case, thaw
-from snnbench.neurons import sinabs_functions
 from snnbench.neurons import alif as native_alif
+from snnbench.neurons import sinabs_functions
 from snnbench.specs.base import SINABS, NeuronSpec, Trace
 
 TAUS = ("tau_mem", "tau_adapt", "tau_syn")
@@ -312,7 +314,6 @@ class ALIFRecurrentSpec(ALIFSpec):
         gradient, one product over all steps ((n, (T-1)*rows) @ ((T-1)*rows, n)); the state bytes are
         read and written again by the backward pass (two passes).
         """
-        from snnbench.bench import sol
 
         products = self._recurrent_products(case, mode)
         numel = case.steps * case.batch * math.prod(case.sample_shape) * (1 + len(self.fields))
@@ -341,8 +342,6 @@ class ALIFRecurrentSpec(ALIFSpec):
         return elements + math.prod(case.sample_shape), weights + math.prod(case.sample_shape)
 
     def _recurrent_products(self, case: Case, mode: str) -> list:
-        from snnbench.bench.sol import MatMul
-
         spec = thaw(case.params["rec_connect"])
         args = self._rec_args(case, spec)
         steps = case.steps - 1          # the first step has no recurrent term

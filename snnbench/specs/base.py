@@ -22,7 +22,8 @@ from typing import Any, Mapping
 
 import torch
 
-from snnbench import inputs, limits
+from snnbench import departures, env, inputs, limits
+from snnbench.bench import sol
 from snnbench.cases import Case, thaw
 
 Trace = dict[str, torch.Tensor]
@@ -60,7 +61,6 @@ class NeuronSpec:
     def unavailable(self) -> str | None:
         """Why the installed library cannot serve this neuron (None where it can): a release
         without it (snntorch 0.7.0 has no LeakyParallel), or no library at all."""
-        from snnbench import env
 
         try:
             self.reference_class()
@@ -107,7 +107,6 @@ class NeuronSpec:
     def findings(self, case: Case) -> list[str]:
         """Where the reference departs from its documentation in this case: each departure that
         bears on it and that the installed release shows (its probe), then the notes."""
-        from snnbench import departures
 
         return [departures.finding(i) for i in self.departures(case) if departures.holds(i)] + self.notes(case)
 
@@ -146,7 +145,6 @@ class NeuronSpec:
         Default, for elementwise neurons: a copy of the bytes the neuron must touch, its input and
         every output field (each (T, B, *sample_shape)), read and written again by the backward
         pass in train mode. Neurons whose cost is matmuls or convolutions override this."""
-        from snnbench.bench import sol
 
         numel = case.steps * case.batch * math.prod(case.sample_shape) * (1 + len(self.fields))
         return sol.copy_bytes(numel, dtype, device, passes=2 if mode == "train" else 1,

@@ -11,6 +11,7 @@ import numbers
 
 import torch
 
+from snnbench.bench.sol import MatMul, copy_bytes, matmuls, together
 from snnbench.cases import Case, thaw
 from snnbench.specs import snntorch_options
 from snnbench.specs.base import SEQUENCE, NeuronSpec, check_learnable
@@ -141,7 +142,6 @@ class LeakyParallelSpec(NeuronSpec):
 
         With ``weight_hh_enable`` (a dense hidden matrix) each step adds a (B, H) @ (H, H)
         product, and train mode its two backward products."""
-        from snnbench.bench.sol import MatMul, copy_bytes, matmuls, together
 
         p = case.params
         steps, batch, inp, hid = case.steps, case.batch, p["input_size"], p["hidden_size"]

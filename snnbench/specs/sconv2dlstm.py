@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from snnbench.bench.sol import Conv, convs
 from snnbench.cases import Case, thaw
 from snnbench.specs.snntorch_cell import SnntorchCellSpec
 
@@ -125,7 +126,6 @@ class SConv2dLSTMSpec(SnntorchCellSpec):
         step's conv (it carries d mem back a step and gives d x), and one weight grad over all
         T x B frames (the weight gradient is a sum over steps, so it need not be taken per step):
         three times the forward multiply-adds. Timed in the faster memory layout (see sol.convs)."""
-        from snnbench.bench.sol import Conv, convs
 
         p = case.params
         kh, kw = self._pair(case, "kernel_size", p["kernel_size"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from snnbench import departures
+from snnbench.bench.sol import MatMul, matmuls
 from snnbench.cases import Case
 from snnbench.specs.snntorch_cell import SnntorchCellSpec
 
@@ -43,7 +45,6 @@ class SLSTMSpec(SnntorchCellSpec):
     def zeroes_state(self, case: Case) -> bool:
         """Whether the reference zeroes the state every call here (its probe decides whether the
         installed release does it at all)."""
-        from snnbench import departures
 
         p = case.params
         return p["input_size"] != p["hidden_size"] and departures.holds("slstm-state-zeroing") is not False
@@ -70,7 +71,6 @@ class SLSTMSpec(SnntorchCellSpec):
         every step (input_size != hidden_size, in releases that show ``slstm-state-zeroing``),
         W_hh @ 0 is no work. Train mode adds the backward products: d(input) and d(W_ih) of the projection, and
         d(mem) per step plus one d(W_hh) over all steps: about three times the forward."""
-        from snnbench.bench.sol import MatMul, matmuls
 
         p = case.params
         rows, inp, hid = case.steps * case.batch, p["input_size"], p["hidden_size"]
