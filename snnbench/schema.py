@@ -5,12 +5,24 @@ type here; :func:`problem` walks a value against a type and names the first key 
 fit. Records may hold keys not listed here (newer writers add keys); listed keys must have their
 type, and the keys a reader cannot do without are required. ``results.load`` runs
 :func:`check_report` on every report it reads, so nothing downstream meets a wrong type.
+
+The figures derived from raw samples are checked against them on load, as pyperf keeps only the
+samples and derives the rest: a bench record's ``median_s``, ``iqr_s``, ``repeats`` and
+``throughput.sequences_per_s`` from its ``samples_s``; a comparison's ``speedup`` and ``n_pairs``
+from its ``ratios`` (its bootstrap interval lies within their range); an A/B record's ``ratios`` from the
+two sides' samples, its ``slowdown`` from the ratios. A report edited by hand so that a figure no
+longer follows from its samples is refused, naming the record and the key.
+
+Gate checks are not saved as records; they are :class:`snnbench.judge.Check` dataclasses, printed
+or written as markdown.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from snnbench.bench import stats
 
 
 @dataclass(frozen=True)
@@ -216,11 +228,66 @@ def check_report(report: dict) -> str | None:
             return "lacks comparisons"
         sections.append(("comparison", report["comparisons"], COMPARISON))
     for name, records, kind in sections:
+        derived = "comparison" if name == "comparison" else report["kind"]
         for i, record in enumerate(records):
-            found = problem(record, kind)
+            found = problem(record, kind) or derived_problem(record, derived)
             if found:
                 label = _label(record)
                 return _where(f"{name} {i}" + (f" ({label})" if label else ""), *found)
+    return None
+
+
+def _near(value: Any, expected: float) -> bool:
+    """Equal but for float rounding (derived figures are computed in float64 and printed exactly)."""
+    return isinstance(value, (int, float)) and abs(value - expected) <= 1e-9 * max(abs(expected), 1e-30)
+
+
+def _derived_from_samples(record: dict, prefix: str = "") -> tuple[str, str] | None:
+    samples = record["samples_s"]
+    if not samples:
+        for key in ("median_s", "iqr_s"):
+            if record.get(key) is not None:
+                return prefix + key, "must be null without samples_s"
+        return None
+    derived = {"median_s": stats.median(samples), "iqr_s": stats.iqr(samples), "repeats": len(samples)}
+    for key, expected in derived.items():
+        if key in record and not _near(record[key], expected):
+            return prefix + key, f"is {record[key]!r} but samples_s give {expected!r}"
+    return None
+
+
+def derived_problem(record: dict, kind: str) -> tuple[str, str] | None:
+    """(key, what is wrong) for the first figure of a record that does not follow from its samples."""
+    if kind == "bench":
+        found = _derived_from_samples(record)
+        if found:
+            return found
+        rate, spec = (record.get("throughput") or {}).get("sequences_per_s"), record.get("case_spec") or {}
+        if rate is not None and record["median_s"] and isinstance(spec.get("batch"), int) \
+                and not _near(rate, spec["batch"] / record["median_s"]):
+            return "throughput.sequences_per_s", f"is {rate!r} but batch / median_s is {spec['batch'] / record['median_s']!r}"
+    if kind in ("comparison", "ab"):
+        ratios = record["ratios"]
+        if kind == "ab":
+            for side in ("base", "current"):
+                found = _derived_from_samples(record[side], side + ".")
+                if found:
+                    return found
+            base, current = record["base"]["samples_s"], record["current"]["samples_s"]
+            if len(ratios) > min(len(base), len(current)):
+                return "ratios", f"holds {len(ratios)} ratios but the sides hold {len(base)} and {len(current)} samples"
+            for i, ratio in enumerate(ratios):
+                if base[i] <= 0 or not _near(ratio, current[i] / base[i]):
+                    return f"ratios[{i}]", f"is {ratio!r} but current / base samples give {current[i] / base[i] if base[i] else 'no ratio'}"
+        point = "speedup" if kind == "comparison" else "slowdown"
+        expected = stats.median(ratios) if ratios else None
+        if (expected is None) != (record.get(point) is None) or (expected is not None and not _near(record[point], expected)):
+            return point, f"is {record.get(point)!r} but the median of ratios is {expected!r}"
+        if "n_pairs" in record and record["n_pairs"] != len(ratios):
+            return "n_pairs", f"is {record['n_pairs']!r} but ratios hold {len(ratios)}"
+        ci = record.get("ci")
+        if expected is not None and ci is not None and not min(ratios) <= ci[0] <= ci[1] <= max(ratios):
+            return "ci", f"[{ci[0]!r}, {ci[1]!r}] is not an interval within the ratios' range"
     return None
 
 

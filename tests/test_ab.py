@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 from snnbench import judge
 from snnbench.cli import app
 
+from reports import rederive
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = """
 [[case]]
@@ -191,9 +193,9 @@ def ab_report(ratio: float = 1.0, spread: float = 0.01, n: int = 15, peaks=(4_00
               "slowdown": float(np.median(ratios)), "ci": [0.0, 0.0], "n_pairs": n,
               "mem_method": "cpu-peak-rss-worker", "train_fields": None, "noise": None, "warnings": [],
               "case_spec": {}}
-    return {"schema_version": 3, "kind": "ab", "environment": {}, "results": [record],
-            "revisions": {"base": {"rev": "HEAD~1", "commit": "a" * 40, "dirty": False},
-                          "current": {"rev": "working tree", "commit": "b" * 40, "dirty": True}}}
+    return rederive({"schema_version": 3, "kind": "ab", "environment": {}, "results": [record],
+                     "revisions": {"base": {"rev": "HEAD~1", "commit": "a" * 40, "dirty": False},
+                                   "current": {"rev": "working tree", "commit": "b" * 40, "dirty": True}}})
 
 
 def statuses(report: dict, **thresholds) -> dict[str, str]:
@@ -251,3 +253,15 @@ def test_ab_reports_merge_only_within_one_comparison(tmp_path):
     train["revisions"]["base"]["commit"] = "c" * 40
     with pytest.raises(ReportError, match="revisions.base"):
         merge.merge([forward, train], ["f.json", "t.json"])
+
+
+def test_an_ab_report_whose_ratios_do_not_follow_from_its_samples_is_refused(tmp_path):
+    report = ab_report(1.3)
+    report["results"][0]["ratios"][2] *= 2       # the pair's samples say otherwise
+    path = tmp_path / "ab.json"
+    path.write_text(json.dumps(report))
+    one_line_error(invoke("gate", path), "key 'ratios[2]' is")
+    report = ab_report(1.3)
+    report["results"][0]["slowdown"] = 1.0       # the median of the ratios is 1.3
+    path.write_text(json.dumps(report))
+    one_line_error(invoke("report", path), "key 'slowdown' is 1.0 but the median of ratios is")
