@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import tiny  # noqa: E402  (tests/ is on the path from here on)
+
 # Bitwise-repeatable references need a fixed thread count (reference-notes.md, Determinism).
 torch.set_num_threads(int(os.environ.get("SNNBENCH_TEST_THREADS", "2")))
 
@@ -23,6 +25,14 @@ def write_cases(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def tiny_case_file(tmp_path) -> Path:
+    """The shared tiny SLSTM case (tests/tiny.py) as a case file."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny.SLSTM)
+    return path
 
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

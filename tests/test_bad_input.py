@@ -23,24 +23,10 @@ from snnbench import results, specs, verify
 from snnbench.cases import DEFAULT_TOLERANCES
 from snnbench.cli import app
 
+import tiny
 from reports import rederive
 
 runner = CliRunner()
-
-SMALL = """
-[[case]]
-name = "small"
-neuron = "slstm"
-steps = 4
-batch = 2
-sample_shape = [8]
-seed = 3
-[case.params]
-input_size = 8
-hidden_size = 8
-threshold = 0.05
-reset_mechanism = "subtract"
-"""
 
 LEAKY = """
 [[case]]
@@ -126,15 +112,15 @@ def case_file(folder: Path, text: str, name: str = "cases.toml") -> Path:
 
 @pytest.mark.parametrize("text, key", [
     # a NaN tolerance passed every value (NaN comparisons are false)
-    (SMALL + "[case.tolerance.float32]\natol = nan\nrtol = 0.0\n", "tolerance.float32.atol"),
-    (SMALL + "[case.tolerance.float64]\ngrad_rtol = inf\n", "tolerance.float64.grad_rtol"),
-    (SMALL.replace("threshold = 0.05", "threshold = nan"), "params.threshold"),
-    (SMALL.replace("threshold = 0.05", "threshold = inf"), "params.threshold"),
-    (SMALL.replace("threshold = 0.05", "threshold = [0.1, -inf]"), "params.threshold[1]"),
-    (SMALL.replace("threshold = 0.05", 'threshold = 0.05\nspike_grad = { type = "atan", alpha = nan }'),
+    (tiny.SLSTM + "[case.tolerance.float32]\natol = nan\nrtol = 0.0\n", "tolerance.float32.atol"),
+    (tiny.SLSTM + "[case.tolerance.float64]\ngrad_rtol = inf\n", "tolerance.float64.grad_rtol"),
+    (tiny.SLSTM.replace("threshold = 0.05", "threshold = nan"), "params.threshold"),
+    (tiny.SLSTM.replace("threshold = 0.05", "threshold = inf"), "params.threshold"),
+    (tiny.SLSTM.replace("threshold = 0.05", "threshold = [0.1, -inf]"), "params.threshold[1]"),
+    (tiny.SLSTM.replace("threshold = 0.05", 'threshold = 0.05\nspike_grad = { type = "atan", alpha = nan }'),
      "params.spike_grad.alpha"),
-    (SMALL + '[case.input]\ndist = "normal"\nmean = 0.0\nstd = inf\n', "input.std"),
-    (SMALL + '[case.input]\ndist = "normal"\nmean = -inf\n', "input.mean"),
+    (tiny.SLSTM + '[case.input]\ndist = "normal"\nmean = 0.0\nstd = inf\n', "input.std"),
+    (tiny.SLSTM + '[case.input]\ndist = "normal"\nmean = -inf\n', "input.mean"),
     (LEAKY.replace("beta = 0.5", "beta = nan"), "params.beta"),
     (ALIF.replace("tau_mem = 10.0", "tau_mem = inf"), "params.tau_mem"),
     (ALIF.replace("tau_mem = 10.0", "tau_mem = 10.0\ntrain_alphas = true\ntau_syn = nan"), "params.tau_syn"),
@@ -146,27 +132,27 @@ def test_non_finite_numbers_in_a_case_are_refused(here, text, key):
 
 
 @pytest.mark.parametrize("text, key, why", [
-    (SMALL.replace("seed = 3", f"seed = {2 ** 63 - 1}"), "seed", "from 0 to 2**62 - 1"),
-    (SMALL.replace("seed = 3", "seed = -1"), "seed", "from 0 to 2**62 - 1"),
-    (SMALL.replace('threshold = 0.05', 'threshold = "0.1"'), "params.threshold", "must be a number"),
-    (SMALL.replace('threshold = 0.05', 'threshold = true'), "params.threshold", "must be a number"),
-    (SMALL.replace('threshold = 0.05', 'threshold = 0.05\nlearn_threshold = "yes"'), "params.learn_threshold",
+    (tiny.SLSTM.replace("seed = 3", f"seed = {2 ** 63 - 1}"), "seed", "from 0 to 2**62 - 1"),
+    (tiny.SLSTM.replace("seed = 3", "seed = -1"), "seed", "from 0 to 2**62 - 1"),
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = "0.1"'), "params.threshold", "must be a number"),
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = true'), "params.threshold", "must be a number"),
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = 0.05\nlearn_threshold = "yes"'), "params.learn_threshold",
      "true or false"),
-    (SMALL.replace('threshold = 0.05', 'threshold = 0.05\nbias = 2'), "params.bias", "true or false"),
-    (SMALL.replace('reset_mechanism = "subtract"', 'reset_mechanism = 3'), "params.reset_mechanism",
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = 0.05\nbias = 2'), "params.bias", "true or false"),
+    (tiny.SLSTM.replace('reset_mechanism = "subtract"', 'reset_mechanism = 3'), "params.reset_mechanism",
      "must be a string"),
-    (SMALL.replace('threshold = 0.05', 'threshold = 0.05\nspike_grad = { type = "atan", alpha = "2" }'),
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = 0.05\nspike_grad = { type = "atan", alpha = "2" }'),
      "params.spike_grad.alpha", "must be a number"),
-    (SMALL.replace('threshold = 0.05', 'threshold = 0.05\nspike_grad = { type = 5 }'), "params.spike_grad.type",
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = 0.05\nspike_grad = { type = 5 }'), "params.spike_grad.type",
      "no spike_grad function"),
     (LEAKY.replace("beta = 0.5", 'beta = 0.5\nlearn_beta = 1'), "params.learn_beta", "true or false"),
     (LEAKY.replace("beta = 0.5", 'beta = 0.5\ndropout = "0"'), "params.dropout", "must be a number"),
     (ALIF.replace("tau_mem = 10.0", "tau_mem = 10.0\nnorm_input = 0"), "params.norm_input", "true or false"),
     (ALIF.replace("tau_mem = 10.0", "tau_mem = 10.0\nadapt_scale = false"), "params.adapt_scale",
      "must be a number"),
-    (SMALL.replace("steps = 4", "steps = 1000000000000"), "steps", "at most 2147483647"),
-    (SMALL.replace("batch = 2", "batch = 1000000000000"), "batch", "at most 2147483647"),
-    (SMALL.replace("sample_shape = [8]", "sample_shape = [8000000000000]"), "sample_shape", "at most"),
+    (tiny.SLSTM.replace("steps = 4", "steps = 1000000000000"), "steps", "at most 2147483647"),
+    (tiny.SLSTM.replace("batch = 2", "batch = 1000000000000"), "batch", "at most 2147483647"),
+    (tiny.SLSTM.replace("sample_shape = [8]", "sample_shape = [8000000000000]"), "sample_shape", "at most"),
 ])
 def test_wrong_types_and_ranges_in_a_case_are_refused(here, text, key, why):
     line = refused(here, ["compare", "all", "--case-file", case_file(here, text)], f"key '{key}'")
@@ -174,18 +160,18 @@ def test_wrong_types_and_ranges_in_a_case_are_refused(here, text, key, why):
 
 
 def test_the_largest_seed_runs(here):
-    path = case_file(here, SMALL.replace("seed = 3", f"seed = {2 ** 62 - 1}"))
+    path = case_file(here, tiny.SLSTM.replace("seed = 3", f"seed = {2 ** 62 - 1}"))
     result = invoke("compare", "slstm", "--case-file", path, "--dtype", "float32", "--json", here / "r.json")
     assert result.exit_code == 0, result.output
     assert strict_json(here / "r.json")["results"][0]["case_spec"]["seed"] == 2 ** 62 - 1
 
 
 def test_a_case_that_cannot_fit_in_memory_is_refused_with_the_estimate(here):
-    huge = SMALL.replace("batch = 2", "batch = 100000000")
+    huge = tiny.SLSTM.replace("batch = 2", "batch = 100000000")
     path = case_file(here, huge)
     for command in (["compare", "slstm"], ["bench", "slstm", "--quick"], ["sweep", "slstm", "--vary", "steps=2,3"]):
         line = refused(here, command + ["--case-file", path, "--json", here / "r.json"], "needs about")
-        assert "case 'small" in line and "available" in line and "iB" in line
+        assert "case 'tiny" in line and "available" in line and "iB" in line
 
 
 def test_the_memory_estimate_bounds_a_measured_run():
@@ -219,13 +205,13 @@ def test_out_of_range_options_are_refused(here, args, needle):
 
 
 def test_an_empty_shard_is_refused(here):
-    path = case_file(here, SMALL)
+    path = case_file(here, tiny.SLSTM)
     refused(here, ["compare", "slstm", "--case-file", path, "--shard", "2/2"], "--shard 2/2 holds no case (1 case")
     refused(here, ["bench", "slstm", "--case-file", path, "--shard", "3/3"], "holds no case")
 
 
 def test_device_names_are_read_case_insensitively(here):
-    path = case_file(here, SMALL)
+    path = case_file(here, tiny.SLSTM)
     result = invoke("compare", "slstm", "--case-file", path, "--dtype", "float32", "--device", "CPU",
                     "--json", here / "r.json")
     assert result.exit_code == 0, result.output
@@ -265,7 +251,7 @@ def test_a_directory_as_case_file(here):
 
 
 def test_an_unknown_case_among_many_is_one_short_line(here):
-    many = "".join(SMALL.replace('name = "small"', f'name = "c{i}"') for i in range(1000))
+    many = "".join(tiny.SLSTM.replace('name = "tiny"', f'name = "c{i}"') for i in range(1000))
     line = refused(here, ["compare", "slstm", "--case-file", case_file(here, many), "--case", "c10x"],
                    "unknown case 'c10x'")
     assert len(line) < 200 and "1000 cases" in line and "c10" in line
@@ -274,10 +260,10 @@ def test_an_unknown_case_among_many_is_one_short_line(here):
 # ---------------------------------------------------------------- user text is not markup
 
 @pytest.mark.parametrize("text, needle", [
-    (SMALL.replace('reset_mechanism = "subtract"', 'reset_mechanism = "sub[/]tract"'), "'sub[/]tract'"),
-    (SMALL.replace('reset_mechanism = "subtract"', 'reset_mechanism = "[bold]zero"'), "'[bold]zero'"),
-    (SMALL.replace('threshold = 0.05', 'threshold = 0.05\n"weird[/]key" = 1'), "'weird[/]key'"),
-    (SMALL.replace('threshold = 0.05', 'threshold = 0.05\n":smile:" = 1'), "':smile:'"),
+    (tiny.SLSTM.replace('reset_mechanism = "subtract"', 'reset_mechanism = "sub[/]tract"'), "'sub[/]tract'"),
+    (tiny.SLSTM.replace('reset_mechanism = "subtract"', 'reset_mechanism = "[bold]zero"'), "'[bold]zero'"),
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = 0.05\n"weird[/]key" = 1'), "'weird[/]key'"),
+    (tiny.SLSTM.replace('threshold = 0.05', 'threshold = 0.05\n":smile:" = 1'), "':smile:'"),
 ])
 def test_bracketed_text_in_errors_is_printed_as_it_is(here, text, needle):
     refused(here, ["compare", "slstm", "--case-file", case_file(here, text)], needle)
@@ -286,7 +272,7 @@ def test_bracketed_text_in_errors_is_printed_as_it_is(here, text, needle):
 def test_bracketed_folder_names_are_printed_as_they_are(here):
     folder = here / "run[/]one [bold]x"       # folders "run[" and "]one [bold]x"
     folder.mkdir(parents=True)
-    path = case_file(folder, SMALL)
+    path = case_file(folder, tiny.SLSTM)
     out = folder / "r.json"
     result = invoke("compare", "slstm", "--case-file", path, "--dtype", "float32", "--json", out)
     assert result.exit_code == 0, result.output
@@ -317,7 +303,7 @@ def test_matching_non_finite_values_are_no_difference():
 def test_a_case_driving_both_sides_to_nan_is_not_a_failure(here):
     """Input values of 1e300 overflow float32 on both sides: every state and gradient is NaN or
     infinite in both; that is no difference (a finding), and the report is strict JSON."""
-    text = SMALL + '[case.input]\ndist = "normal"\nmean = 0.0\nstd = 1e300\n'
+    text = tiny.SLSTM + '[case.input]\ndist = "normal"\nmean = 0.0\nstd = 1e300\n'
     out = here / "r.json"
     result = invoke("compare", "slstm", "--case-file", case_file(here, text), "--dtype", "float32", "--json", out)
     record = strict_json(out)["results"][0]
@@ -381,7 +367,7 @@ def test_a_malformed_non_finite_note_is_refused(compare_report, here, note, need
 def compare_report(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("compare")
     path = folder / "c.json"
-    result = invoke("compare", "slstm", "--case-file", case_file(folder, SMALL), "--dtype", "float32",
+    result = invoke("compare", "slstm", "--case-file", case_file(folder, tiny.SLSTM), "--dtype", "float32",
                     "--json", path)
     assert result.exit_code == 0, result.output
     return path
@@ -391,7 +377,7 @@ def compare_report(tmp_path_factory) -> Path:
 def bench_report(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("bench")
     path = folder / "b.json"
-    result = invoke("bench", "slstm", "--case-file", case_file(folder, SMALL), "--quick", "--no-memory",
+    result = invoke("bench", "slstm", "--case-file", case_file(folder, tiny.SLSTM), "--quick", "--no-memory",
                     "--mode", "forward", "--json", path)
     assert result.exit_code == 0, result.output
     return path
@@ -438,7 +424,7 @@ BENCH_DAMAGE = [
     (_set("comparisons", 0, "n_pairs", 2.5), "key 'n_pairs' must be an integer"),
     (_set("settings", "threads", "2"), "key 'settings.threads' must be an integer"),
     # figures that no longer follow from the samples (a hand-edited report)
-    (_set("results", 0, "median_s", 1e-9), "result 0 (slstm/small/"),
+    (_set("results", 0, "median_s", 1e-9), "result 0 (slstm/tiny/"),
     (_set("results", 0, "median_s", 1e-9), "key 'median_s' is 1e-09 but samples_s give"),
     (_set("results", 0, "iqr_s", 0.0), "key 'iqr_s' is 0.0 but samples_s give"),
     (_set("results", 0, "repeats", 10 ** 6), "key 'repeats' is 1000000 but samples_s give"),
@@ -519,14 +505,14 @@ def test_merge_without_out_does_not_overwrite_the_first_report(compare_report, h
 def test_no_output_may_be_an_input(compare_report, here):
     base = here / "B.json"
     base.write_bytes(compare_report.read_bytes())
-    cases = case_file(here, SMALL, "X.toml")
+    cases = case_file(here, tiny.SLSTM, "X.toml")
     refused(here, ["gate", base, "--json", base], "is an input of this command")
     refused(here, ["gate", base, "--markdown", base], "is an input of this command")
     refused(here, ["compare", "slstm", "--case-file", cases, "--json", cases], "is an input of this command")
     refused(here, ["bench", "slstm", "--case-file", cases, "--json", cases], "is an input of this command")
     refused(here, ["sweep", "slstm", "--case-file", cases, "--vary", "steps=2,3", "--png", cases],
             "is an input of this command")
-    refused(here, ["profile", "slstm", "--case-file", cases, "--case", "small", "--trace", cases],
+    refused(here, ["profile", "slstm", "--case-file", cases, "--case", "tiny", "--trace", cases],
             "is an input of this command")
     link = here / "link.toml"
     link.symlink_to(cases)
@@ -555,7 +541,7 @@ def test_device_nodes_are_never_replaced(here, name, minor):
         os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
     except (PermissionError, OSError) as exc:
         pytest.skip(f"cannot make a device node here: {exc}")
-    path = case_file(here, SMALL)
+    path = case_file(here, tiny.SLSTM)
     refused(here, ["compare", "slstm", "--case-file", path, "--json", device], "is a character device")
     refused(here, ["profile", "slstm", "--case-file", path, "--trace", device], "is a character device")
     refused(here, ["merge", "--force", device, path], "is a character device")
@@ -573,7 +559,7 @@ def test_a_fifo_is_never_written(tmp_path):
 
 
 def test_unwritable_places_are_refused_before_any_work(here):
-    path = case_file(here, SMALL)
+    path = case_file(here, tiny.SLSTM)
     blocker = here / "a-file"
     blocker.write_text("not a folder")
     refused(here, ["profile", "slstm", "--case-file", path, "--trace", blocker / "t.json"], "is not a folder")
@@ -583,7 +569,7 @@ def test_unwritable_places_are_refused_before_any_work(here):
 
 def test_a_trace_is_written_through_the_report_writer(here):
     trace = here / "traces" / "t.json"
-    result = invoke("profile", "slstm", "--case-file", case_file(here, SMALL), "--calls", "1", "--trace", trace)
+    result = invoke("profile", "slstm", "--case-file", case_file(here, tiny.SLSTM), "--calls", "1", "--trace", trace)
     assert result.exit_code == 0, result.output
     assert trace.is_file() and json.loads(trace.read_text())
     assert not [p for p in here.rglob("*") if p.name.startswith(".")]
@@ -619,7 +605,7 @@ def test_ctrl_c_while_the_table_prints_says_the_report_was_written(here, monkeyp
 
     monkeypatch.setattr(render, "print_compare", interrupted)
     out = here / "r.json"
-    result = invoke("compare", "slstm", "--case-file", case_file(here, SMALL), "--dtype", "float32", "--json", out)
+    result = invoke("compare", "slstm", "--case-file", case_file(here, tiny.SLSTM), "--dtype", "float32", "--json", out)
     assert result.exit_code == 130
     assert result.output.strip() == f"interrupted: written: {out}"
     assert strict_json(out)["results"][0]["verdict"] == "pass"
@@ -632,7 +618,7 @@ def test_ctrl_c_before_anything_was_written_says_so(here, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner_mod, "run_compare", interrupted)
-    result = invoke("compare", "slstm", "--case-file", case_file(here, SMALL), "--json", here / "r.json")
+    result = invoke("compare", "slstm", "--case-file", case_file(here, tiny.SLSTM), "--json", here / "r.json")
     assert result.exit_code == 130 and result.output.strip() == "interrupted: nothing written"
     assert not (here / "r.json").exists()
 

@@ -13,6 +13,8 @@ from snnbench.bench import memory, stats, timing, workload
 from snnbench.cli import app
 from snnbench.specs.base import NeuronSpec
 
+import tiny
+
 cli = CliRunner()
 
 
@@ -21,21 +23,7 @@ def _build(case, dtype=torch.float32, device="cpu"):
     return workload.build(case, dtype, device, [implementations.native(case.neuron)],
                           implementations.reference(case.neuron))
 
-TINY = """
-[[case]]
-name = "tiny"
-bench = true
-neuron = "slstm"
-steps = 4
-batch = 3
-sample_shape = [8]
-seed = 3
-[case.params]
-input_size = 8
-hidden_size = 8
-threshold = 0.05
-reset_mechanism = "subtract"
-
+TINY = tiny.SLSTM + """
 [[case]]
 name = "not-bench"
 neuron = "slstm"
@@ -259,8 +247,8 @@ def test_bench_quick_writes_a_loadable_report(tiny_file, tmp_path):
         assert r["mode"] == "forward" and r["device"] == "cpu" and r["dtype"] == "float32"
         assert r["repeats"] == len(r["samples_s"]) >= 3
         assert r["median_s"] == pytest.approx(stats.median(r["samples_s"]))
-        assert r["throughput"]["sequences_per_s"] == pytest.approx(3 / r["median_s"])
-        assert r["throughput"]["neuron_steps_per_s"] == pytest.approx(8 * 4 * 3 / r["median_s"])
+        assert r["throughput"]["sequences_per_s"] == pytest.approx(2 / r["median_s"])   # tiny: batch 2
+        assert r["throughput"]["neuron_steps_per_s"] == pytest.approx(8 * 4 * 2 / r["median_s"])
         assert cases.from_spec(r["case_spec"], "test").name == "tiny"
     by_impl = {r["impl"]: r for r in rows}
     assert by_impl["sol"]["sol_ratio"] is None and by_impl["sol"]["peak_mem_bytes"] is None

@@ -9,24 +9,11 @@ from typer.testing import CliRunner
 from snnbench import results
 from snnbench.cli import app
 
+import tiny
+
 runner = CliRunner()
 
-SMALL = """
-[[case]]
-name = "small"
-neuron = "slstm"
-steps = 6
-batch = 2
-sample_shape = [8]
-seed = 3
-[case.params]
-input_size = 8
-hidden_size = 8
-threshold = 0.05
-reset_mechanism = "subtract"
-"""
-
-NEVER_SPIKES = SMALL.replace('name = "small"', 'name = "quiet"').replace("threshold = 0.05", "threshold = 1.0")
+NEVER_SPIKES = tiny.SLSTM.replace('name = "tiny"', 'name = "quiet"').replace("threshold = 0.05", "threshold = 1.0")
 
 
 def run(*args):
@@ -37,7 +24,7 @@ def run(*args):
 
 def test_compare_passing_case_file_exits_0_and_writes_report(write_cases, tmp_path):
     out = tmp_path / "r.json"
-    result = run("compare", "slstm", "--case-file", write_cases(SMALL), "--json", out)
+    result = run("compare", "slstm", "--case-file", write_cases(tiny.SLSTM), "--json", out)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["schema_version"] == results.SCHEMA_VERSION and report["kind"] == "compare"
@@ -57,13 +44,13 @@ def test_uninformative_case_exits_1(write_cases, tmp_path):
 
 
 def test_case_selection_and_seed(write_cases, tmp_path):
-    path = write_cases(SMALL + NEVER_SPIKES)
+    path = write_cases(tiny.SLSTM + NEVER_SPIKES)
     out = tmp_path / "r.json"
-    result = run("compare", "slstm", "--case-file", path, "--case", "small", "--dtype", "float32",
+    result = run("compare", "slstm", "--case-file", path, "--case", "tiny", "--dtype", "float32",
                  "--seed", "11", "--json", out)
     assert result.exit_code == 0, result.output
     records = json.loads(out.read_text())["results"]
-    assert [(r["case"], r["case_spec"]["seed"]) for r in records] == [("small", 11)]
+    assert [(r["case"], r["case_spec"]["seed"]) for r in records] == [("tiny", 11)]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -88,20 +75,20 @@ def test_cuda_without_cuda_exits_2():
 
 
 @pytest.mark.parametrize("text, key", [
-    (SMALL.replace("steps = 6", "steps = 6\ncolour = 3"), "key 'colour'"),
-    (SMALL.replace("steps = 6", 'steps = "six"'), "key 'steps'"),
-    (SMALL.replace('neuron = "slstm"', 'neuron = "lstm"'), "unknown neuron 'lstm'"),
-    (SMALL.replace("threshold = 0.05", "threshold = 0.05\nbeta = 0.5"), "key 'params.beta'"),
-    (SMALL.replace("sample_shape = [8]", "sample_shape = [9]"), "key 'sample_shape'"),
-    (SMALL.replace('reset_mechanism = "subtract"', 'reset_mechanism = "sub"'), "key 'params.reset_mechanism'"),
-    (SMALL + '[case.input]\ndist = "poisson"\n', "key 'input.dist'"),
-    (SMALL + '[case.input]\ndist = "uniform"\nlo = 0.0\n', "key 'input.lo'"),
-    (SMALL + '[case.tolerance.float32]\natl = 1e-3\n', "key 'tolerance.float32.atl'"),
-    (SMALL.replace("threshold = 0.05", 'threshold = 0.05\nspike_grad = { type = "atan", beta = 1.0 }'),
+    (tiny.SLSTM.replace("steps = 4", "steps = 4\ncolour = 3"), "key 'colour'"),
+    (tiny.SLSTM.replace("steps = 4", 'steps = "six"'), "key 'steps'"),
+    (tiny.SLSTM.replace('neuron = "slstm"', 'neuron = "lstm"'), "unknown neuron 'lstm'"),
+    (tiny.SLSTM.replace("threshold = 0.05", "threshold = 0.05\nbeta = 0.5"), "key 'params.beta'"),
+    (tiny.SLSTM.replace("sample_shape = [8]", "sample_shape = [9]"), "key 'sample_shape'"),
+    (tiny.SLSTM.replace('reset_mechanism = "subtract"', 'reset_mechanism = "sub"'), "key 'params.reset_mechanism'"),
+    (tiny.SLSTM + '[case.input]\ndist = "poisson"\n', "key 'input.dist'"),
+    (tiny.SLSTM + '[case.input]\ndist = "uniform"\nlo = 0.0\n', "key 'input.lo'"),
+    (tiny.SLSTM + '[case.tolerance.float32]\natl = 1e-3\n', "key 'tolerance.float32.atl'"),
+    (tiny.SLSTM.replace("threshold = 0.05", 'threshold = 0.05\nspike_grad = { type = "atan", beta = 1.0 }'),
      "key 'params.spike_grad.beta'"),
-    (SMALL.replace("threshold = 0.05", 'threshold = 0.05\nspike_grad = { type = "nosuch" }'),
+    (tiny.SLSTM.replace("threshold = 0.05", 'threshold = 0.05\nspike_grad = { type = "nosuch" }'),
      "key 'params.spike_grad.type'"),
-    (SMALL + SMALL, "duplicate case name"),
+    (tiny.SLSTM + tiny.SLSTM, "duplicate case name"),
     ("[[case]\nname = 1", "not valid TOML"),
 ])
 def test_broken_case_files_name_file_case_and_key(write_cases, text, key):
@@ -114,9 +101,9 @@ def test_broken_case_files_name_file_case_and_key(write_cases, text, key):
 
 def test_report_shows_saved_report_and_markdown(write_cases, tmp_path):
     out = tmp_path / "r.json"
-    run("compare", "slstm", "--case-file", write_cases(SMALL), "--dtype", "float32", "--json", out)
+    run("compare", "slstm", "--case-file", write_cases(tiny.SLSTM), "--dtype", "float32", "--json", out)
     shown = run("report", out)
-    assert shown.exit_code == 0 and "small" in shown.output and "pass" in shown.output
+    assert shown.exit_code == 0 and "tiny" in shown.output and "pass" in shown.output
     md = run("report", out, "--markdown")
     assert md.exit_code == 0 and md.output.startswith("| neuron |") and "**pass**" in md.output
 

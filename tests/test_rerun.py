@@ -18,51 +18,29 @@ from snnbench.cli import app
 from snnbench.errors import ReportError
 
 runner = CliRunner()
-TINY = """
-[[case]]
-name = "tiny"
-bench = true
-neuron = "slstm"
-steps = 4
-batch = 3
-sample_shape = [8]
-seed = 3
-[case.params]
-input_size = 8
-hidden_size = 8
-threshold = 0.05
-reset_mechanism = "subtract"
-"""
 
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-@pytest.fixture
-def tiny(tmp_path) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
-    return path
-
-
-def bench_report(tiny: Path, tmp_path: Path, *args) -> dict:
+def bench_report(cases: Path, tmp_path: Path, *args) -> dict:
     path = tmp_path / f"bench-{len(list(tmp_path.iterdir()))}.json"
-    made = invoke("bench", "slstm", "--case-file", tiny, "--quick", "--json", path, *args)
+    made = invoke("bench", "slstm", "--case-file", cases, "--quick", "--json", path, *args)
     assert made.exit_code == 0, made.output
     return json.loads(path.read_text())
 
 
-def test_a_float64_baseline_runs_again_in_float64(tiny, tmp_path):
-    base = bench_report(tiny, tmp_path, "--dtype", "float64", "--mode", "forward", "--impl", "native", "--no-memory")
+def test_a_float64_baseline_runs_again_in_float64(tiny_case_file, tmp_path):
+    base = bench_report(tiny_case_file, tmp_path, "--dtype", "float64", "--mode", "forward", "--impl", "native", "--no-memory")
     now = rerun.rerun(base, "base.json", quick=True)
     key = lambda r: (r["neuron"], r["case"], r["device"], r["dtype"], r["mode"], r["impl"])  # noqa: E731
     assert sorted(map(key, now["results"])) == sorted(map(key, base["results"]))
     assert {r["dtype"] for r in now["results"]} == {"float64"}
 
 
-def test_the_baselines_timing_and_memory_settings_are_honoured(tiny, tmp_path):
-    base = bench_report(tiny, tmp_path, "--mode", "forward", "--impl", "native", "--no-memory")
+def test_the_baselines_timing_and_memory_settings_are_honoured(tiny_case_file, tmp_path):
+    base = bench_report(tiny_case_file, tmp_path, "--mode", "forward", "--impl", "native", "--no-memory")
     base["settings"].update(min_time_s=0.02, min_repeats=5, max_repeats=9, warmup_calls=1, warmup_s=0.0)
     now = rerun.rerun(base, "base.json")
     assert now["settings"] == base["settings"]
@@ -72,9 +50,9 @@ def test_the_baselines_timing_and_memory_settings_are_honoured(tiny, tmp_path):
     assert faster["settings"]["min_time_s"] == 0.01
 
 
-def test_merge_keeps_settings_and_sweep_and_refuses_different_settings(tiny, tmp_path):
-    forward = bench_report(tiny, tmp_path, "--mode", "forward", "--no-memory")
-    train = bench_report(tiny, tmp_path, "--mode", "train", "--no-memory")
+def test_merge_keeps_settings_and_sweep_and_refuses_different_settings(tiny_case_file, tmp_path):
+    forward = bench_report(tiny_case_file, tmp_path, "--mode", "forward", "--no-memory")
+    train = bench_report(tiny_case_file, tmp_path, "--mode", "train", "--no-memory")
     for report in (forward, train):
         report["sweep"] = {"key": "steps", "values": [4], "case": "tiny"}
     merged = merge.merge([forward, train], ["forward.json", "train.json"])
@@ -89,8 +67,8 @@ def test_merge_keeps_settings_and_sweep_and_refuses_different_settings(tiny, tmp
         merge.merge([forward, other], ["forward.json", "other.json"])
 
 
-def test_bench_records_carry_the_noise_around_their_rounds(tiny, tmp_path):
-    report = bench_report(tiny, tmp_path, "--mode", "forward", "--no-memory")
+def test_bench_records_carry_the_noise_around_their_rounds(tiny_case_file, tmp_path):
+    report = bench_report(tiny_case_file, tmp_path, "--mode", "forward", "--no-memory")
     for r in report["results"]:
         n = r["noise"]
         assert n["threads"] == report["settings"]["threads"] and n["wall_s"] > 0
