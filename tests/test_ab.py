@@ -175,6 +175,19 @@ def test_rev_times_ours_only(clone):
     one_line_error(result, "--rev times our implementation")
 
 
+def test_the_code_the_worker_loads_by_path_imports_no_snnbench():
+    """The A/B worker loads timing.py and memory.py by their paths into a process whose snnbench
+    is another revision's: an import of snnbench there would take the revision's (or fail on an
+    older one), so neither may import snnbench at all."""
+    import ast
+
+    for name in ("timing", "memory"):
+        tree = ast.parse((ROOT / "snnbench" / "bench" / f"{name}.py").read_text())
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module] + \
+                   [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.split(".")[0] == "snnbench"], name
+
+
 def test_gate_needs_a_baseline_or_a_revision():
     one_line_error(invoke("gate"), "--rev REV")
 

@@ -1,7 +1,7 @@
 """Peak memory of one call (one full sequence), measured for real.
 
 CPU (``mem_method = "cpu-peak-rss-subprocess"``): every measurement runs in a fresh Python
-process (``python -m snnbench.bench.memory``, its request as JSON on stdin), so nothing another
+process (``python -m snnbench.bench.memory_child``, its request as JSON on stdin), so nothing another
 measurement allocated or cached is in the way. The child builds the module, input and upstream
 tensors, runs the call once (lazy initialisation is not the call's memory), then ``CALLS``
 times: free what it can (``gc.collect``, glibc ``malloc_trim``), take its idle RSS as the
@@ -16,8 +16,9 @@ The A/B workers (bench/ab_worker.py) measure in their own process with the same 
 process that already ran other cases, the same history for both revisions, so the two figures
 compare with each other rather than with a fresh process's.
 
-This module imports nothing from snnbench at module level: the A/B worker loads it by its path,
-inside a process whose ``snnbench`` is another revision's.
+This module imports nothing from snnbench (the child's own code, which builds the case, is
+bench/memory_child.py): the A/B worker loads it by its path, inside a process whose ``snnbench``
+is another revision's.
 
 CUDA (``mem_method = "cuda-max-memory-allocated"``): in process, after timing:
 ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus the bytes allocated
@@ -38,9 +39,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-
-from snnbench import implementations, specs, values
-from snnbench.bench import workload
 
 CPU_METHOD = "cpu-peak-rss-subprocess"
 CPU_METHOD_NORESET = "cpu-peak-rss-subprocess-noreset"
@@ -137,23 +135,6 @@ def peaks_in_process(fn: Callable[[], None], clear: Callable[[], None], calls: i
     return peaks, CPU_METHOD
 
 
-def child_measure(request: dict) -> dict:
-    """In the fresh process: build, warm up, reset the peak, run once; peak above idle."""
-
-    torch.set_num_threads(request["threads"])
-    case = specs.case_from_spec(request["case_spec"], "memory request")
-    (impl,) = implementations.select([request["impl"]], [case.neuron])[case.neuron]
-    shapes = {k: tuple(v) for k, v in request["output_shapes"].items()}
-    built = workload.build(case, values.torch_dtype(request["dtype"]), "cpu", [impl],
-                           implementations.reference(case.neuron), shapes, tuple(request["train_fields"]))
-    if impl.name in built.problems:
-        raise RuntimeError(built.problems[impl.name])
-    peaks, method = peaks_in_process(built.call(impl.name, request["mode"]), built.clear_grads,
-                                     request.get("calls", CALLS))
-    built.close()
-    return {"peak_bytes": max(0, min(peaks)), "peaks_bytes": peaks, "mem_method": method}
-
-
 def cpu_peak(case_spec: dict, impl: str, mode: str, dtype: str, output_shapes: dict,
              train_fields: tuple[str, ...], threads: int) -> tuple[int, str]:
     """Peak bytes of one call above idle, measured in a fresh subprocess; and the method used.
@@ -165,7 +146,7 @@ def cpu_peak(case_spec: dict, impl: str, mode: str, dtype: str, output_shapes: d
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     try:
-        done = subprocess.run([sys.executable, "-m", "snnbench.bench.memory"], input=json.dumps(request),
+        done = subprocess.run([sys.executable, "-m", "snnbench.bench.memory_child"], input=json.dumps(request),
                               capture_output=True, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise MeasurementFailed(f"memory measurement took over {SUBPROCESS_TIMEOUT_S} s") from None
@@ -175,12 +156,3 @@ def cpu_peak(case_spec: dict, impl: str, mode: str, dtype: str, output_shapes: d
         raise MeasurementFailed(f"memory subprocess failed (exit {done.returncode}): {tail}")
     answer = json.loads(lines[-1])
     return int(answer["peak_bytes"]), answer["mem_method"]
-
-
-def main() -> None:
-    request = json.loads(sys.stdin.read())
-    print(json.dumps(child_measure(request)))
-
-
-if __name__ == "__main__":
-    main()
