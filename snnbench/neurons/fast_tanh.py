@@ -1,9 +1,9 @@
 """tanh as 2 sigmoid(2 x) - 1: the form our LSTM cells use on their hot paths.
 
-On CPU torch's sigmoid is about 3x faster than its tanh (0.40 vs 0.99 ms per 262K float32
-values, 1 thread), so this is about twice as fast even as four operations. It is the same
-function: the difference from ``torch.tanh`` is an absolute rounding error of about one ulp of 1
-(from the final subtraction), far inside the equivalence tolerances. Doubling is exact (a power
+On CPU torch's sigmoid is several times cheaper than its tanh, so this is faster even as four
+operations (measurements in docs/performance.md). It is the same function: the difference from
+``torch.tanh`` is an absolute rounding error of about one ulp of 1 (from the final
+subtraction), far inside the equivalence tolerances. Doubling is exact (a power
 of two), so a pre-activation can also be doubled upstream, in the rows of the weights that
 produce it, leaving one sigmoid over all the gates of a cell (see the SLSTM and SConv2dLSTM).
 """
@@ -14,8 +14,10 @@ import torch
 
 
 def tanh_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """tanh(x) = 2 sigmoid(2 x) - 1, written into ``out`` (which is returned)."""
-    return torch.mul(x, 2, out=out).sigmoid_().mul_(2).sub_(1)
+    """tanh(x) = 2 sigmoid(2 x) - 1, written into ``out`` (which is returned). 2 x is formed as
+    x + x (exact, the same value): an out-of-place multiply by a Python number takes a slower
+    kernel on CPU."""
+    return torch.add(x, x, out=out).sigmoid_().mul_(2).sub_(1)
 
 
 def tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
