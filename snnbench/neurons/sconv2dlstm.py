@@ -94,7 +94,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from snnbench.neurons import autotune
-from snnbench.neurons.fast_tanh import doubled_rows, tanh_from_sigmoid_, tanh_into
+from snnbench.neurons.fast_tanh import neg_double_sigmoid_into, scaled_rows
 from snnbench.neurons.snntorch_cell import SnntorchCell
 
 
@@ -200,12 +200,13 @@ def _split_gates(pre: torch.Tensor, hidden: int) -> torch.Tensor:
     return pre.unflatten(1, (4, hidden)).transpose(0, 1)
 
 
-def _double_g_rows(tensor: torch.Tensor | None, hidden: int, layout) -> torch.Tensor | None:
-    """A copy of W (4C, ...) in ``layout``, or of b (4C,), with the g gate's rows (the last C) times 2."""
+def _scaled_g_rows(tensor: torch.Tensor | None, hidden: int, layout, factor: float) -> torch.Tensor | None:
+    """A copy of W (4C, ...) in ``layout``, or of b (4C,), with the g gate's rows (the last C) times
+    ``factor`` (a power of two, maybe negative: exact)."""
     if tensor is None:
         return None
     memory_format = layout if tensor.dim() == 4 else torch.preserve_format
-    return doubled_rows(tensor, slice(3 * hidden, None), memory_format)
+    return scaled_rows(tensor, slice(3 * hidden, None), factor, memory_format)
 
 
 def _copy_channels(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
@@ -298,18 +299,19 @@ def _activate(pre: torch.Tensor, block: torch.Tensor | None, order: str, hidden:
     return gates
 
 
-def _cell_step(gates, syn, syn_out, tanh_out, mem_out, reset, threshold, reset_code: int, keep_g: bool = True):
-    """The cell from the sigmoids of one step (g's sigmoid s = sigmoid(2 g) in place of tanh(g)):
-    writes syn, tanh(syn) and the reset mem into the given outputs. With ``keep_g`` (the backward
-    reads tanh(g)) g's slot is turned into tanh(g) = 2 s - 1 in place and syn = f syn + i tanh(g);
-    without, syn = f syn - i + 2 i s, the same sum with one pass fewer over the gates."""
-    i, f, o, g = gates.unbind(0)
-    if keep_g:
-        tanh_from_sigmoid_(g)
-        syn = torch.mul(f, syn, out=syn_out).addcmul_(i, g)
-    else:
-        syn = torch.mul(f, syn, out=syn_out).sub_(i).addcmul_(i, g, value=2)
-    mem = torch.mul(o, tanh_into(syn, tanh_out), out=mem_out)
+G_SCALE = -2.0          # the g rows of W and b in the forward: one sigmoid gives s_g = sigmoid(-2 g)
+G_GRAD_SCALE = 4.0      # d tanh(g)/dg = 4 s_g (1 - s_g): the backward's g rows of W, d W and d b
+
+
+def _cell_step(gates, syn, syn_out, tanh_out, mem_out, reset, threshold, reset_code: int, minus_two):
+    """The cell from one step's sigmoids i, f, o and s_g = sigmoid(-2 g) (tanh(g) = 1 - 2 s_g):
+    writes syn = f syn + i tanh(g) (as f syn + i - 2 i s_g), t = sigmoid(-2 syn) into
+    ``tanh_out`` (tanh(syn) = 1 - 2 t; the backward reads t) and mem = o tanh(syn) (as
+    o - 2 o t, one fused op), then the reset. The gates are only read."""
+    i, f, o, s_g = gates.unbind(0)
+    syn = torch.mul(f, syn, out=syn_out).add_(i).addcmul_(i, s_g, value=-2)
+    t = neg_double_sigmoid_into(syn, tanh_out, minus_two)
+    mem = torch.addcmul(o, o, t, value=-2, out=mem_out)
     if reset_code == 1:
         mem.addcmul_(reset, threshold, value=-1)   # r * thr is 0 or thr: exactly mem - r thr
     elif reset_code == 2:
@@ -317,23 +319,28 @@ def _cell_step(gates, syn, syn_out, tanh_out, mem_out, reset, threshold, reset_c
     return syn, mem
 
 
-def _gate_grads(gates, conv, order: str, dc, dm, c_prev, tc, partials, derivs, one, carry):
+def _gate_grads(gates, conv, order: str, dc, dm, c_prev, t_c, partials, derivs, scratch, carry):
     """One step backwards from the state gradients ``dc`` (in place: + the path through mem) and
     ``dm``: the gate gradients written over the activations, in ``conv`` (the convolution's
     layout), and d c_{t-1} = ``carry`` + dc f (a new tensor when ``carry`` is None), returned.
+    ``t_c`` is the step's sigmoid(-2 syn).
 
-    The partial products (dc g, dc c_{t-1}, dm tanh(c), dc i) and the activation derivatives
-    (sigma' = s - s^2 for i, f, o at once; tanh' = 1 - g^2) go to the scratch ``partials`` and
-    ``derivs``, two (gates, conv) view pairs in ``order``; their product is the gate gradient."""
-    i, f, o, g = gates.unbind(0)
-    dc.addcmul_(dm, torch.addcmul(one, tc, tc, value=-1).mul_(o))     # + dm o (1 - tanh^2(c))
+    The partial products (dc tanh(g), dc c_{t-1}, dm tanh(c), dc i) and the sigmoids' derivatives
+    s (1 - s) of all four gates (one op) go to the scratch ``partials`` and ``derivs``, two
+    (gates, conv) view pairs in ``order``; their product is the gate gradient, the g gate's
+    divided by 4 (tanh'(g) = 4 s_g (1 - s_g)): the caller's convolutions apply the 4 exactly."""
+    i, f, o, s_g = gates.unbind(0)
+    u = torch.addcmul(t_c, t_c, t_c, value=-1, out=scratch).mul_(o)   # o t (1 - t)
+    dc.addcmul_(dm, u, value=4)                                      # + dm o (1 - tanh^2(c))
     (p_gates, p_conv), (d_gates, d_conv) = partials, derivs
-    torch.mul(dc, g, out=p_gates[0])
+    torch.addcmul(dc, dc, s_g, value=-2, out=p_gates[0])             # dc tanh(g)
     torch.mul(dc, c_prev, out=p_gates[1])
-    torch.mul(dm, tc, out=p_gates[2])
+    torch.addcmul(dm, dm, t_c, value=-2, out=p_gates[2])             # dm tanh(c)
     torch.mul(dc, i, out=p_gates[3])
-    torch.addcmul(gates[:3], gates[:3], gates[:3], value=-1, out=d_gates[:3])
-    torch.addcmul(one, g, g, value=-1, out=d_gates[3])
+    if order == "conv_order":       # the activations are ``conv`` itself: dense ops
+        torch.addcmul(conv, conv, conv, value=-1, out=d_conv)
+    else:
+        torch.addcmul(gates, gates, gates, value=-1, out=d_gates)
     carried = dc * f if carry is None else carry.addcmul_(dc, f)
     # all reads of the activations are done: the gradients go over them
     if order == "gate_major":
@@ -365,20 +372,32 @@ def _step_trial(order, x, batch, hidden, height, width, save, reset_code):
 
     pre = frame(4 * hidden)
     syn, dc, dm, c_prev = frame(hidden), frame(hidden), frame(hidden), frame(hidden)
-    syn_out, tanh_out, mem_out, carry = (torch.empty_like(syn) for _ in range(4))
+    syn_out, tanh_out, mem_out, carry, scratch_u = (torch.empty_like(syn) for _ in range(5))
     reset = (syn > 0).to(x.dtype if reset_code == 1 else torch.bool) if reset_code else None
     threshold = torch.ones((), dtype=x.dtype, device=x.device)
+    minus_two = torch.full((), -2.0, dtype=x.dtype, device=x.device)
     size = 4 * batch * hidden * height * width
     block = x.new_empty(size) if save or order == "gate_major" else None
     scratch = [_act_views(x.new_empty(size), order, batch, hidden, height, width, layout) for _ in range(2)]
 
     def run():
         gates = _activate(pre, block, order, hidden, layout)
-        _cell_step(gates, syn, syn_out, tanh_out, mem_out, reset, threshold, reset_code, keep_g=save)
+        _cell_step(gates, syn, syn_out, tanh_out, mem_out, reset, threshold, reset_code, minus_two)
         if save:
             conv = _act_views(block, order, batch, hidden, height, width, layout)[1]
-            _gate_grads(gates, conv, order, dc, dm, c_prev, tanh_out, scratch[0], scratch[1], threshold, carry)
+            _gate_grads(gates, conv, order, dc, dm, c_prev, tanh_out, scratch[0], scratch[1], scratch_u, carry)
     return run
+
+
+_MINUS_TWO: dict = {}
+
+
+def _minus_two(like: torch.Tensor) -> torch.Tensor:
+    """A 0-dim -2 of ``like``'s dtype and device (kept: made once per dtype and device)."""
+    key = (like.dtype, like.device)
+    if key not in _MINUS_TWO:
+        _MINUS_TWO[key] = torch.full((), -2.0, dtype=like.dtype, device=like.device)
+    return _MINUS_TWO[key]
 
 
 def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool,
@@ -395,9 +414,10 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
     layout = _layout(x.device)
     if order is None:
         order = _gate_order(x, hidden, save, reset_code)
-    # tanh(g) = 2 sigmoid(2 g) - 1: the g rows of W and b doubled (exact: a power of two), so one
-    # sigmoid covers all four gates.
-    weight, bias = _double_g_rows(weight, hidden, layout), _double_g_rows(bias, hidden, layout)
+    # tanh(g) = 1 - 2 sigmoid(-2 g): the g rows of W and b times -2 (exact), so one sigmoid covers
+    # all four gates.
+    weight, bias = _scaled_g_rows(weight, hidden, layout, G_SCALE), _scaled_g_rows(bias, hidden, layout, G_SCALE)
+    minus_two = _minus_two(x)
     kept = steps if save else 1
     # Conv inputs [x_t, mem_{t-1}]: every step's x is copied in at once; mem_{t-1} as it comes.
     inputs = _frames(kept, batch, c_in + hidden, x, layout)
@@ -413,18 +433,22 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
     mems = _frames(steps, batch, hidden, x, layout)
     syn, mem = syn0, mem0
     reset = None
+    # per-step views taken once (the loop's Python overhead is a few percent of a step)
+    frames, tanhs, syn_rows, mem_rows = inputs.unbind(0), tanh_c.unbind(0), syns.unbind(0), mems.unbind(0)
+    x_slot, mem_slots = frames[0][:, :c_in], [frame[:, c_in:] for frame in frames]
+    reset_rows = resets.unbind(0) if reset_code else None
+    xs = x.unbind(0)
     for t in range(steps):
         k = t if save else 0
-        frame = inputs[k]
         if not save:
-            frame[:, :c_in] = x[t]
-        frame[:, c_in:] = mem
+            x_slot.copy_(xs[t])
+        mem_slots[k].copy_(mem)
         if reset_code:
-            reset = torch.gt(mem, threshold, out=resets[t if keep_resets else 0])
-        pre = F.conv2d(frame, weight, bias, padding=padding)
+            reset = torch.gt(mem, threshold, out=reset_rows[t if keep_resets else 0])
+        pre = F.conv2d(frames[k], weight, bias, padding=padding)
         gates = _activate(pre, None if acts is None else acts[k], order, hidden, layout)
         del pre
-        syn, mem = _cell_step(gates, syn, syns[t], tanh_c[k], mems[t], reset, threshold, reset_code, keep_g=save)
+        syn, mem = _cell_step(gates, syn, syn_rows[t], tanhs[k], mem_rows[t], reset, threshold, reset_code, minus_two)
     return syns, mems, (inputs, None if acts is None else acts.blocks, tanh_c, resets, order)
 
 
@@ -552,7 +576,9 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
         c_in = c_in_all - hidden
         layout = _layout(inputs.device)
         dims = (batch, hidden, height, width, layout)
-        weight = weight.contiguous(memory_format=layout)
+        # the g gate's gradients come out of the step maths divided by 4: the convolutions use W's
+        # g rows times 4 (exact), and d W, d b get the same factor below
+        weight = _scaled_g_rows(weight, hidden, layout, G_GRAD_SCALE)
         padding = list(ctx.padding)
         need_x = ctx.needs_input_grad[0]
         # Without d x, the input grad is only needed for mem: the recurrent part of the kernel.
@@ -569,7 +595,6 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
                 else torch.empty_like(inputs[:, :, :c_in])
         want_thr = ctx.reset_code == 1 and ctx.needs_input_grad[5]
         d_thr = torch.zeros((), dtype=weight.dtype, device=weight.device) if want_thr else None
-        one = torch.ones((), dtype=weight.dtype, device=weight.device)
         # Each step's upstream gradients are copied into step buffers of our own in the states'
         # layout (mixed layouts make every op slower), where the carried gradients are added in
         # place: two of each, the step's and the one before it. (Converting whole sequences at
@@ -584,6 +609,7 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
         size = 4 * batch * hidden * height * width
         partials = _act_views(weight.new_empty(size), order, *dims)
         derivs = _act_views(weight.new_empty(size), order, *dims)
+        scratch = torch.empty_like(dc_bufs[0])
         d_syn0 = d_mem0 = None
         dc, dm = upstream(d_syns, steps - 1, dc_bufs), upstream(d_mems, steps - 1, dm_bufs)
         for t in reversed(range(steps)):
@@ -595,7 +621,7 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
             gates, d_act = _act_views(acts[t], order, *dims)
             c_prev = syns[t - 1] if t > 0 else syn0
             carry = upstream(d_syns, t - 1, dc_bufs) if t > 0 else None
-            dc_next = _gate_grads(gates, d_act, order, dc, dm, c_prev, tanh_c[t], partials, derivs, one, carry)
+            dc_next = _gate_grads(gates, d_act, order, dc, dm, c_prev, tanh_c[t], partials, derivs, scratch, carry)
             del gates
             d_frame = input_grad.step(d_act)
             if need_x and how != "split":
@@ -610,14 +636,21 @@ class SConv2dLSTMRecurrence(torch.autograd.Function):
             n = block.shape[0]
             _, d_acts = _act_views(block, order, n * batch, hidden, height, width, layout)
             frames = inputs[start:start + n].view(n * batch, *inputs.shape[2:])
-            d_w, d_b = torch.ops.aten.convolution_backward(
-                d_acts, frames, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], padding, [1, 1],
-                False, [0, 0], 1, [False, True, ctx.has_bias])[1:]
+            # the bias gradient is a plain sum, taken apart from the convolution (oneDNN's fused
+            # one costs more than the sum alone); the same sum over the block's positions
+            d_w = torch.ops.aten.convolution_backward(
+                d_acts, frames, weight, None, [1, 1], padding, [1, 1], False, [0, 0], 1,
+                [False, True, False])[1]
             d_weight = d_w if d_weight is None else d_weight.add_(d_w)
-            d_bias = d_b if d_bias is None else d_bias.add_(d_b)
+            if ctx.has_bias:
+                d_b = d_acts.sum((0, 2, 3))
+                d_bias = d_b if d_bias is None else d_bias.add_(d_b)
             if need_x and how == "split":          # d x of the block's frames
                 d_x[start:start + n].view(n * batch, *d_x.shape[2:]).copy_(
                     input_grad.d_x_frames(d_acts, frames[:, :c_in]))
+        d_weight[3 * hidden:] *= G_GRAD_SCALE
+        if ctx.has_bias:
+            d_bias[3 * hidden:] *= G_GRAD_SCALE
         if want_thr:
             d_thr = d_thr.reshape(ctx.threshold_shape)  # a scalar threshold (lists are refused)
         elif ctx.needs_input_grad[5]:
