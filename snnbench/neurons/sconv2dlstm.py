@@ -37,13 +37,15 @@ only the float rounding of a few pointwise formulas differs. Measurements and th
   convolution over the concatenated [x_t, mem_{t-1}] (C_in + C channels, like the reference).
 - On CPU everything is channels-last (oneDNN's channels-last convolution kernels are the fast
   ones for few channels). The cell's pointwise maths is eager torch.
-- tanh is formed as 2 sigmoid(2 x) - 1 (:mod:`snnbench.neurons.fast_tanh`; torch's sigmoid is
+- tanh is formed as 1 - 2 sigmoid(-2 x) (:mod:`snnbench.neurons.fast_tanh`; torch's sigmoid is
   cheaper than its tanh on CPU; about one ulp of 1 from torch.tanh, far inside the float32 and
-  float64 tolerances). For the g gate the factor 2 is folded into a copy of the g rows of W and
-  b (a power of two: the convolution gives exactly 2 g), so ONE sigmoid covers all four gates;
-  tanh(syn) the same way. The backward uses the unscaled W and the derivative 1 - g^2 of the
-  stored g = tanh(g), so it is unchanged. Without autograd nothing stores g: syn = f syn - i +
-  2 i s with s = sigmoid(2 g), which is f syn + i (2 s - 1), one pass fewer over the gates.
+  float64 tolerances). For the g gate the factor -2 is folded into a copy of the g rows of W and
+  b (exact: a power of two and a sign), so ONE sigmoid covers all four gates, giving i, f, o and
+  s_g = sigmoid(-2 g); then syn = f syn + i - 2 i s_g (= f syn + i tanh(g)), t = sigmoid(-2 syn)
+  and mem = o - 2 o t (= o tanh(syn), one fused ``addcmul``). The gates are only read, and
+  tanh' = 1 - tanh^2 = 4 s (1 - s): the backward takes s (1 - s) of all four gates in one op
+  and applies the g gate's factor 4 exactly, to the g rows of the W its convolutions use and to
+  the g rows of d W and d b.
 - Where each step's sigmoid writes the gate activations is a measured choice
   (:data:`GATE_ORDER`, :mod:`snnbench.neurons.autotune`; pin with
   ``SNNBENCH_PATH_SCONV2DLSTM_GATES``), because which is faster depends on the machine:
@@ -53,18 +55,19 @@ only the float rounding of a few pointwise formulas differs. Measurements and th
   in place without autograd; the cell's maths runs on strided gate views, 4C-strided rows of C
   values). Both apply the same operations to the same values, so their results are identical.
   The gate *gradients* are written over the saved activations in the convolution's layout,
-  which for ``conv_order`` is the activations' own (one dense product).
+  which for ``conv_order`` is the activations' own (dense ops).
 - Each step's upstream gradients of syn and mem (NCHW from most losses) are copied, as the loop
   reaches the step, into reused step buffers in channels-last (:func:`_copy_in_layout`), rather
   than converting whole sequences into fresh sequence-sized buffers (first-touched every call).
-- Backward through time by hand, saving only the conv inputs, the gate activations, tanh(syn) and
-  the reset masks: per step, the gate gradients from the state gradients (the partial products
-  and the activation derivatives of the four gates into two scratch buffers laid out like the
-  activations, sigma' of i, f, o in one op over their block, then one multiply writes all four
-  gate gradients in the convolution's layout; the carried d syn and d mem are added in place into
+- Backward through time by hand, saving only the conv inputs, the gate activations, t and the
+  reset masks: per step, the gate gradients from the state gradients (the partial products and
+  the sigmoids' derivatives of the four gates into two scratch buffers laid out like the
+  activations, then one multiply writes all four gate gradients in the convolution's layout; the carried d syn and d mem are added in place into
   the step buffers of the step before), then one input-grad convolution for d mem_{t-1} (and
-  d x_t). The weight and bias gradients, sums over steps, are weight-grad convolutions over all
-  T x B frames after the loop, one per block of steps (below; the reference runs T).
+  d x_t). The weight gradient, a sum over steps, is weight-grad convolutions over all T x B
+  frames after the loop, one per block of steps (below; the reference runs T); the bias
+  gradient is the plain sum of the gate gradients over those positions, taken apart from the
+  convolution (oneDNN's fused bias sum costs more than the sum alone).
 - The shape of each step's input-grad convolution is a measured choice (:data:`INPUT_GRAD`;
   ``SNNBENCH_PATH_SCONV2DLSTM_INPUT_GRAD``): ``joint`` over the channels needed ([x_t, mem_{t-1}],
   or mem_{t-1} alone when x needs no gradient), ``padded`` over those channels rounded up to a
