@@ -86,7 +86,7 @@ def test_one_candidate_is_not_timed(choice):
 
 def test_the_neurons_choices_are_registered_with_their_candidates():
     found = autotune.choices()
-    assert found["SCONV2DLSTM_GATES"].candidates == ("gate_major", "conv_order")
+    assert found["SCONV2DLSTM_GATES"].candidates == ("gate_major", "conv_order", "conv_halves")
     assert found["SCONV2DLSTM_INPUT_GRAD"].candidates == ("joint", "padded", "split")
     assert found["ALIF_BACKWARD_CHUNK"].candidates[0] == "whole"
     for c in found.values():
@@ -97,5 +97,5 @@ def test_a_neuron_path_with_an_unknown_pin_fails_clearly(monkeypatch):
     from snnbench.neurons.sconv2dlstm import SConv2dLSTM
     monkeypatch.setenv("SNNBENCH_PATH_SCONV2DLSTM_GATES", "nchw")
     m = SConv2dLSTM(2, 3, 3)
-    with pytest.raises(SnnbenchError, match="SNNBENCH_PATH_SCONV2DLSTM_GATES='nchw'.*gate_major, conv_order"):
+    with pytest.raises(SnnbenchError, match="SNNBENCH_PATH_SCONV2DLSTM_GATES=.nchw..*gate_major, conv_order, conv_halves"):
         m.sequence(torch.zeros(2, 1, 2, 4, 4))

@@ -171,7 +171,7 @@ def test_recurrence_gradients_for_other_upstream_layouts(upstream):
         torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-12, msg=name)
 
 
-GATE_ORDERS = ("gate_major", "conv_order")
+GATE_ORDERS = ("gate_major", "conv_order", "conv_halves")
 INPUT_GRADS = ("joint", "padded", "split")
 
 
@@ -250,6 +250,22 @@ def test_max_pool_without_autograd_is_max_pool2d(size):
     assert torch.equal(ours.isnan(), theirs.isnan()) and torch.equal(ours.nan_to_num(), theirs.nan_to_num())
     x.requires_grad_()
     assert "MaxPool2DWithIndices" in type(MaxPool(size)(x).grad_fn).__name__
+
+
+def test_spikes_without_autograd_are_the_spike_functions():
+    """Without autograd our Heaviside surrogates' spikes are formed as mem > threshold (the same
+    values); a spike function of the user's own is still called."""
+    from snnbench.neurons import surrogates
+    torch.manual_seed(7)
+    x = torch.randn(3, 2, 2, 6, 4, dtype=torch.float64)
+    for spike_grad, expect_own in [(None, False), (surrogates.fast_sigmoid(), False),
+                                   (lambda u: (u > 0.05).to(u.dtype) * 3, True)]:
+        m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism="subtract", spike_grad=spike_grad).double()
+        with torch.no_grad():
+            spk, _, mem = m.sequence(x)
+        expected = (mem - m.threshold > 0.05).double() * 3 if expect_own else (mem - m.threshold > 0).double()
+        assert torch.equal(spk, expected)
+        assert 0 < float(expected.mean()) < 3
 
 
 def test_speed_of_light_is_the_step_convolutions():

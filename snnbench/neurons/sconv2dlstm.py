@@ -53,7 +53,11 @@ only the float rounding of a few pointwise formulas differs. Measurements and th
   channels-last output and writes it transposed; the cell's maths then runs on dense tensors),
   ``conv_order`` keeps the convolution's own (B, 4C, H, W) layout (the sigmoid is a dense pass,
   in place without autograd; the cell's maths runs on strided gate views, 4C-strided rows of C
-  values). Both apply the same operations to the same values, so their results are identical.
+  values), ``conv_halves`` the same layout from two convolutions of 2C output channels ([i, f]
+  and [o, g]), each one's sigmoid taken right after it while its output is in cache (each output
+  channel is the same sum as in the one convolution). All apply the same operations to the same
+  values. The tuner times one step of each (convolution, sigmoid, cell; with autograd also the
+  gate gradients) on scratch tensors of the real shapes.
   The gate *gradients* are written over the saved activations in the convolution's layout,
   which for ``conv_order`` is the activations' own (dense ops).
 - Each step's upstream gradients of syn and mem (NCHW from most losses) are copied, as the loop
@@ -264,10 +268,16 @@ def _step_blocks(steps: int, values: int, like: torch.Tensor) -> list[torch.Tens
 
 # ---- the activations' layout: a measured choice (see snnbench.neurons.autotune) --------------------
 GATE_ORDER = autotune.PathChoice(
-    "SCONV2DLSTM_GATES", ("gate_major", "conv_order"),
+    "SCONV2DLSTM_GATES", ("gate_major", "conv_order", "conv_halves"),
     "where each step's sigmoid writes the gate activations: four dense gate tensors (gate_major), "
     "or the convolution's own (B, 4C, H, W) layout with the cell maths on strided gate views "
-    "(conv_order)")
+    "(conv_order), or that layout from two convolutions of 2C output channels each, each one's "
+    "sigmoid taken right after it (conv_halves)")
+
+
+def _storage_order(order: str) -> str:
+    """How ``order`` lays out the saved activations: conv_halves as conv_order."""
+    return "conv_order" if order == "conv_halves" else order
 
 
 def _act_views(block: torch.Tensor, order: str, batch: int, hidden: int, height: int, width: int, layout):
@@ -279,7 +289,7 @@ def _act_views(block: torch.Tensor, order: str, batch: int, hidden: int, height:
     stored as four dense gate tensors (:func:`_gate_views`). ``conv_order``: they are stored in
     ``conv``'s own order, so ``gates`` is a strided view of it (with channels-last, each gate is
     4C-strided rows of C values; with NCHW, B dense blocks per gate)."""
-    if order == "gate_major":
+    if _storage_order(order) == "gate_major":
         return _gate_views(block, batch, hidden, height, width, layout)
     if layout == torch.channels_last:
         conv = block.view(batch, height, width, 4 * hidden).permute(0, 3, 1, 2)
@@ -288,18 +298,41 @@ def _act_views(block: torch.Tensor, order: str, batch: int, hidden: int, height:
     return _split_gates(conv, hidden), conv
 
 
-def _activate(pre: torch.Tensor, block: torch.Tensor | None, order: str, hidden: int, layout) -> torch.Tensor:
-    """The sigmoid of one step's convolution output ``pre`` (B, 4C, H, W), as gates (4, B, C, H, W):
-    written into ``block`` in ``order``, or (``conv_order`` without a block) in place over ``pre``."""
-    batch, _, height, width = pre.shape
-    if order == "conv_order" and block is None:
-        return _split_gates(pre.sigmoid_(), hidden)
-    gates, conv = _act_views(block, order, batch, hidden, height, width, layout)
-    if order == "gate_major":
-        torch.sigmoid(_split_gates(pre, hidden), out=gates)
-    else:
-        torch.sigmoid(pre, out=conv)
-    return gates
+class _Convolve:
+    """One step's convolution(s) over [x_t, mem_{t-1}] and the sigmoid of all four gates, in
+    ``order`` (see :data:`GATE_ORDER`), from W and b with the g rows already scaled. Returns the
+    gates i, f, o, s_g: views of ``block`` (the step's saved activations) when given, else of the
+    convolution outputs themselves (the sigmoid in place) or, for gate_major, of ``block``
+    regardless (scratch). conv_halves runs the convolution as two of 2C output channels ([i, f]
+    and [o, g]): each output channel is the same sum as in the one convolution."""
+
+    def __init__(self, weight, bias, order: str, hidden: int, padding, layout):
+        self.order, self.hidden, self.padding, self.layout = order, hidden, padding, layout
+        if order == "conv_halves":
+            half = 2 * hidden
+            self.parts = [(weight[k * half:(k + 1) * half].contiguous(memory_format=layout),
+                           None if bias is None else bias[k * half:(k + 1) * half].contiguous())
+                          for k in range(2)]
+        else:
+            self.parts = [(weight, bias)]
+
+    def __call__(self, frame: torch.Tensor, block: torch.Tensor | None):
+        hidden, layout = self.hidden, self.layout
+        batch, _, height, width = frame.shape
+        outs = [F.conv2d(frame, w, b, padding=self.padding) for w, b in self.parts]
+        if block is None and self.order != "gate_major":          # in place on the outputs
+            for out in outs:
+                out.sigmoid_()
+            return tuple(part for out in outs for part in out.split(hidden, dim=1))
+        gates, conv = _act_views(block, self.order, batch, hidden, height, width, layout)
+        if self.order == "gate_major":
+            torch.sigmoid(_split_gates(outs[0], hidden), out=gates)
+        elif len(outs) == 1:
+            torch.sigmoid(outs[0], out=conv)
+        else:
+            for k, out in enumerate(outs):
+                torch.sigmoid(out, out=conv[:, 2 * hidden * k:2 * hidden * (k + 1)])
+        return gates.unbind(0)
 
 
 G_SCALE = -2.0          # the g rows of W and b in the forward: one sigmoid gives s_g = sigmoid(-2 g)
@@ -311,7 +344,7 @@ def _cell_step(gates, syn, syn_out, tanh_out, mem_out, reset, threshold, reset_c
     writes syn = f syn + i tanh(g) (as f syn + i - 2 i s_g), t = sigmoid(-2 syn) into
     ``tanh_out`` (tanh(syn) = 1 - 2 t; the backward reads t) and mem = o tanh(syn) (as
     o - 2 o t, one fused op), then the reset. The gates are only read."""
-    i, f, o, s_g = gates.unbind(0)
+    i, f, o, s_g = gates
     syn = torch.mul(f, syn, out=syn_out).add_(i).addcmul_(i, s_g, value=-2)
     t = neg_double_sigmoid_into(syn, tanh_out, minus_two)
     mem = torch.addcmul(o, o, t, value=-2, out=mem_out)
@@ -333,6 +366,7 @@ def _gate_grads(gates, conv, order: str, dc, dm, c_prev, t_c, partials, derivs, 
     (gates, conv) view pairs in ``order``; their product is the gate gradient, the g gate's
     divided by 4 (tanh'(g) = 4 s_g (1 - s_g)): the caller's convolutions apply the 4 exactly."""
     i, f, o, s_g = gates.unbind(0)
+    order = _storage_order(order)
     u = torch.addcmul(t_c, t_c, t_c, value=-1, out=scratch).mul_(o)   # o t (1 - t)
     dc.addcmul_(dm, u, value=4)                                      # + dm o (1 - tanh^2(c))
     (p_gates, p_conv), (d_gates, d_conv) = partials, derivs
@@ -353,19 +387,23 @@ def _gate_grads(gates, conv, order: str, dc, dm, c_prev, t_c, partials, derivs, 
     return carried
 
 
-def _gate_order(x: torch.Tensor, hidden: int, save: bool, reset_code: int) -> str:
+def _gate_order(x: torch.Tensor, weight: torch.Tensor, bias, padding, save: bool, reset_code: int) -> str:
     """The activation layout for this shape, dtype, device and mode: pinned by
     ``SNNBENCH_PATH_SCONV2DLSTM_GATES``, else measured once per process (:mod:`autotune`) on one
-    step's pointwise maths (forward, and with ``save`` the backward's), on scratch tensors."""
+    step's work (the convolution(s), the sigmoid and the cell; with ``save`` also the backward's
+    gate gradients) on scratch tensors of the real shapes."""
     _, batch, _, height, width = x.shape
-    key = ("sconv2dlstm", (batch, hidden, height, width), x.dtype, x.device, save, reset_code)
-    return GATE_ORDER.choose(key, lambda order: _step_trial(order, x, batch, hidden, height, width,
-                                                            save, reset_code))
+    key = ("sconv2dlstm", (batch, *weight.shape, height, width), x.dtype, x.device, save, reset_code,
+           bias is not None)
+    return GATE_ORDER.choose(key, lambda order: _step_trial(order, x, weight, bias, padding, save, reset_code),
+                             rounds=3)
 
 
-def _step_trial(order, x, batch, hidden, height, width, save, reset_code):
-    """A callable running one step's pointwise work in ``order`` on scratch tensors of the real
-    shapes (random activations: the sigmoid's cost depends little on the values)."""
+def _step_trial(order, x, weight, bias, padding, save, reset_code):
+    """A callable running one step's work in ``order`` on scratch tensors of the real shapes
+    (random values: the costs depend little on them)."""
+    _, batch, _, height, width = x.shape
+    hidden = weight.shape[0] // 4
     layout = _layout(x.device)
     gen = torch.Generator(device=x.device).manual_seed(0)
 
@@ -373,7 +411,9 @@ def _step_trial(order, x, batch, hidden, height, width, save, reset_code):
         return torch.randn(batch, channels, height, width, generator=gen, dtype=x.dtype,
                            device=x.device).contiguous(memory_format=layout)
 
-    pre = frame(4 * hidden)
+    inputs = frame(weight.shape[1])
+    convolve = _Convolve(weight.detach().contiguous(memory_format=layout),
+                         None if bias is None else bias.detach(), order, hidden, padding, layout)
     syn, dc, dm, c_prev = frame(hidden), frame(hidden), frame(hidden), frame(hidden)
     syn_out, tanh_out, mem_out, carry, scratch_u = (torch.empty_like(syn) for _ in range(5))
     reset = (syn > 0).to(x.dtype if reset_code == 1 else torch.bool) if reset_code else None
@@ -384,11 +424,11 @@ def _step_trial(order, x, batch, hidden, height, width, save, reset_code):
     scratch = [_act_views(x.new_empty(size), order, batch, hidden, height, width, layout) for _ in range(2)]
 
     def run():
-        gates = _activate(pre, block, order, hidden, layout)
+        gates = convolve(inputs, block)
         _cell_step(gates, syn, syn_out, tanh_out, mem_out, reset, threshold, reset_code, minus_two)
         if save:
-            conv = _act_views(block, order, batch, hidden, height, width, layout)[1]
-            _gate_grads(gates, conv, order, dc, dm, c_prev, tanh_out, scratch[0], scratch[1], scratch_u, carry)
+            stored, conv = _act_views(block, order, batch, hidden, height, width, layout)
+            _gate_grads(stored, conv, order, dc, dm, c_prev, tanh_out, scratch[0], scratch[1], scratch_u, carry)
     return run
 
 
@@ -415,18 +455,19 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
     steps, batch, c_in, height, width = x.shape
     hidden = weight.shape[0] // 4
     layout = _layout(x.device)
-    if order is None:
-        order = _gate_order(x, hidden, save, reset_code)
     # tanh(g) = 1 - 2 sigmoid(-2 g): the g rows of W and b times -2 (exact), so one sigmoid covers
     # all four gates.
     weight, bias = _scaled_g_rows(weight, hidden, layout, G_SCALE), _scaled_g_rows(bias, hidden, layout, G_SCALE)
+    if order is None:
+        order = _gate_order(x, weight, bias, padding, save, reset_code)
+    convolve = _Convolve(weight, bias, order, hidden, padding, layout)
     minus_two = _minus_two(x)
     kept = steps if save else 1
     # Conv inputs [x_t, mem_{t-1}]: every step's x is copied in at once; mem_{t-1} as it comes.
     inputs = _frames(kept, batch, c_in + hidden, x, layout)
     if save:
         _copy_channels(x, inputs[:, :, :c_in])
-    # without save, conv_order needs no block: the sigmoid runs in place on the conv output
+    # without save, only gate_major needs a block: the others' sigmoid runs in place on the conv output
     acts = _StepRows(_step_blocks(kept, 4 * batch * hidden * height * width, x)) \
         if save or order == "gate_major" else None
     tanh_c = _frames(kept, batch, hidden, x, layout)
@@ -448,9 +489,7 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
         mem_slots[k].copy_(mem)
         if reset_code:
             reset = torch.gt(mem, threshold, out=reset_rows[t if keep_resets else 0])
-        pre = F.conv2d(frames[k], weight, bias, padding=padding)
-        gates = _activate(pre, None if acts is None else acts[k], order, hidden, layout)
-        del pre
+        gates = convolve(frames[k], None if acts is None else acts[k])
         syn, mem = _cell_step(gates, syn, syn_rows[t], tanhs[k], mem_rows[t], reset, threshold, reset_code, minus_two)
     return syns, mems, (inputs, None if acts is None else acts.blocks, tanh_c, resets, order)
 
@@ -690,10 +729,19 @@ class MaxPool:
 
 
 def _fire(mems: torch.Tensor, p: SConv2dLSTMParams) -> torch.Tensor:
-    """The spikes of all steps at once, from the (pooled) mems (T, B, C, H, W)."""
+    """The spikes of all steps at once, from the (pooled) mems (T, B, C, H, W). Where no gradient
+    is wanted and the spike function's forward is the Heaviside step of ``fired - threshold``
+    (ours are), the spikes are ``fired > threshold`` directly: the same values (in IEEE arithmetic
+    with gradual underflow a - b > 0 exactly when a > b), one pass fewer."""
     frames = mems.reshape(-1, *mems.shape[2:])
     fired = frames if p.pool is None else p.pool(frames)
-    return p.spike_fn(fired - p.threshold).reshape(*mems.shape[:2], *fired.shape[1:])
+    wants_grad = torch.is_grad_enabled() and (fired.requires_grad or p.threshold.requires_grad)
+    if getattr(p.spike_fn, "heaviside", False) and not wants_grad:
+        dtype = torch.result_type(fired, p.threshold)
+        spikes = torch.gt(fired, p.threshold, out=torch.empty(fired.shape, dtype=dtype, device=fired.device))
+    else:
+        spikes = p.spike_fn(fired - p.threshold)
+    return spikes.reshape(*mems.shape[:2], *fired.shape[1:])
 
 
 def _sequence_step_by_step(x: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):

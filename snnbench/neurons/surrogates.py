@@ -86,6 +86,14 @@ class Sigmoid(torch.autograd.Function):
         return grad * k * torch.exp(-k * u) / ((torch.exp(-k * u) + 1) ** 2), None
 
 
+def _heaviside_forward(fn: SpikeFn) -> SpikeFn:
+    """Mark a spike function whose forward is :func:`step` (``u > 0``), so a caller that needs no
+    gradient may form the same spikes as ``membrane > threshold`` without the subtraction."""
+    fn.heaviside = True
+    return fn
+
+
+@_heaviside_forward
 def heaviside_no_grad(u: torch.Tensor) -> torch.Tensor:
     """The spike with no gradient at all (snntorch's ``surrogate_disable=True``)."""
     return step(u)
@@ -110,19 +118,19 @@ def register_threshold(module: torch.nn.Module, threshold, learn: bool) -> None:
 
 
 def atan(alpha: float = 2.0) -> SpikeFn:
-    return lambda u: ATan.apply(u, alpha)
+    return _heaviside_forward(lambda u: ATan.apply(u, alpha))
 
 
 def straight_through_estimator() -> SpikeFn:
-    return lambda u: StraightThrough.apply(u)
+    return _heaviside_forward(lambda u: StraightThrough.apply(u))
 
 
 def fast_sigmoid(slope: float = 25.0) -> SpikeFn:
-    return lambda u: FastSigmoid.apply(u, slope)
+    return _heaviside_forward(lambda u: FastSigmoid.apply(u, slope))
 
 
 def sigmoid(slope: float = 25.0) -> SpikeFn:
-    return lambda u: Sigmoid.apply(u, slope)
+    return _heaviside_forward(lambda u: Sigmoid.apply(u, slope))
 
 
 # The snntorch surrogate names we implement, by the name of snntorch's factory function.
