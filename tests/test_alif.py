@@ -238,6 +238,17 @@ def test_our_module_rejects_what_the_reference_rejects():
 
 
 # ---- the fused sequence is the step loop ----------------------------------------------------------
+CHUNKS = ("whole", "4MiB", "1MiB", "256KiB")
+
+
+def shrink_chunks(monkeypatch, chunk: str, step_bytes: int = 3 * 6 * 8):
+    """Pin the backward's chunking and shrink its sizes to 4, 3 and 1 steps of ``step_bytes``."""
+    from snnbench.neurons import alif as module
+    monkeypatch.setenv("SNNBENCH_PATH_ALIF_BACKWARD_CHUNK", chunk)
+    monkeypatch.setattr(module, "_CHUNK_BYTES", {"4MiB": 4 * step_bytes, "1MiB": 3 * step_bytes,
+                                                  "256KiB": step_bytes})
+
+
 @pytest.mark.parametrize("options", [
     dict(),
     dict(tau_syn=3.0, reset_fn=fns.MembraneReset(0.1), min_v_mem=-0.2, spike_fn=fns.MultiSpike),
@@ -246,7 +257,12 @@ def test_our_module_rejects_what_the_reference_rejects():
     dict(min_v_mem=-0.1, surrogate_grad_fn=fns.PeriodicExponential()),
 ])
 @pytest.mark.parametrize("connect", [None, LinearConnect(6, 6, bias=True), LinearConnect(6, 6, bias=False), "conv"])
-def test_fused_sequence_equals_the_step_loop(options, connect):
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_fused_sequence_equals_the_step_loop(monkeypatch, options, connect, chunk):
+    """Every candidate of the backward's chunking (SNNBENCH_PATH_ALIF_BACKWARD_CHUNK, chunk sizes
+    shrunk to 4, 3 and 1 steps of the 10, so chunks are uneven and single steps occur) gives the
+    step loop's gradients; the forward is bitwise the step loop's."""
+    shrink_chunks(monkeypatch, chunk)
     torch.manual_seed(0)
     shape = (2, 3, 3) if connect == "conv" else (6,)
     if connect == "conv":
@@ -278,6 +294,52 @@ def test_fused_sequence_equals_the_step_loop(options, connect):
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+@pytest.mark.parametrize("options", [dict(), dict(tau_syn=3.0, min_v_mem=-0.2, spike_fn=fns.MultiSpike,
+                                                   reset_fn=fns.MembraneReset(0.1))])
+def test_fused_sequence_equals_the_step_loop_in_float32(monkeypatch, chunk, options):
+    """The same in float32, the dtype users run: gradients to float32 rounding for every chunking,
+    with trainable per-neuron taus and the recurrent weights."""
+    shrink_chunks(monkeypatch, chunk, step_bytes=3 * 6 * 4)
+    torch.manual_seed(2)
+    m = ALIFRecurrent(torch.rand(6) * 8 + 2, torch.rand(6) * 20 + 5, LinearConnect(6, 6, bias=False),
+                      adapt_scale=0.8, spike_threshold=0.3, **options)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand((10, 3, 6), generator=gen) * 2 - 0.3
+    state0 = [torch.rand((3, 6), generator=gen) * 0.5 for _ in range(4)]
+    upstream = [torch.randn((10, 3, 6), generator=gen) for _ in range(5)]
+    results = []
+    for fast in (True, False):
+        m.fast = fast
+        xs = x.clone().requires_grad_(True)
+        state = ALIFState(*(t.clone().requires_grad_(True) for t in state0))
+        spikes, states = m.sequence(xs, state)
+        loss = sum((f * g).sum() for f, g in zip([spikes, *states], upstream))
+        leaves = [xs, state.v_mem, state.b, *m.parameters()]
+        results.append(([spikes, *states], torch.autograd.grad(loss, leaves)))
+    (fused, fused_grads), (loop, loop_grads) = results
+    assert 0 < float((loop[0] != 0).float().mean()) < 1
+    assert torch.equal(fused[0], loop[0])
+    for a, b in zip(fused, loop):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    for a, b in zip(fused_grads, loop_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_the_backward_chunking_is_measured_once_per_shape_when_not_pinned(monkeypatch):
+    from snnbench.neurons import alif as module
+    monkeypatch.delenv("SNNBENCH_PATH_ALIF_BACKWARD_CHUNK", raising=False)
+    monkeypatch.setattr(module, "_CHUNK_BYTES", {"4MiB": 4 * 24, "1MiB": 2 * 24, "256KiB": 24})
+    module.BACKWARD_CHUNK.clear()
+    m = ALIFRecurrent(10.0, 20.0, LinearConnect(6, 6, bias=False))
+    for _ in range(2):
+        x = torch.rand(8, 1, 6, requires_grad=True)
+        spikes, states = m.sequence(x, ALIFState(*(torch.zeros(1, 6) for _ in range(4))))
+        (spikes.sum() + states.v_mem.sum()).backward()
+    assert len(module.BACKWARD_CHUNK.winners) == 1
+    assert set(next(iter(module.BACKWARD_CHUNK.timings.values()))) == set(CHUNKS)
 
 
 def test_resets_by_hand():

@@ -171,6 +171,103 @@ def test_recurrence_gradients_for_other_upstream_layouts(upstream):
         torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-12, msg=name)
 
 
+GATE_ORDERS = ("gate_major", "conv_order", "conv_halves")
+INPUT_GRADS = ("joint", "padded", "split")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("input_grad", INPUT_GRADS)
+@pytest.mark.parametrize("order", GATE_ORDERS)
+@pytest.mark.parametrize("reset, need_x", [("subtract", True), ("zero", True), ("none", False)])
+def test_every_fast_path_candidate_equals_the_step_loop(monkeypatch, order, input_grad, dtype, reset, need_x):
+    """Each candidate of the measured choices (pinned through its environment variable) gives the
+    step-by-step loop's outputs and gradients, to rounding: the gate activations' layout
+    (SNNBENCH_PATH_SCONV2DLSTM_GATES) and the shape of the input-grad convolution
+    (SNNBENCH_PATH_SCONV2DLSTM_INPUT_GRAD), with and without d x. One step per block of saved
+    activations, so the split's blockwise d x runs more than once."""
+    from snnbench.neurons import sconv2dlstm as module
+    monkeypatch.setenv("SNNBENCH_PATH_SCONV2DLSTM_GATES", order)
+    monkeypatch.setenv("SNNBENCH_PATH_SCONV2DLSTM_INPUT_GRAD", input_grad)
+    monkeypatch.setattr(module, "BLOCK_BYTES", 1)
+    torch.manual_seed(5)
+    m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism=reset, learn_threshold=True, max_pool=2).to(dtype)
+    x = torch.randn(4, 2, 2, 6, 4, dtype=dtype, requires_grad=need_x)
+    state = module.SConv2dLSTMState((torch.rand(2, 3, 6, 4, dtype=dtype) - 0.5).requires_grad_(),
+                                    (torch.rand(2, 3, 6, 4, dtype=dtype) - 0.5).requires_grad_())
+    ups = [torch.randn(4, 2, 3, 3, 2, dtype=dtype), torch.randn(4, 2, 3, 6, 4, dtype=dtype),
+           torch.randn(4, 2, 3, 6, 4, dtype=dtype)]
+    leaves = [state.syn, state.mem, m.conv_weight, m.conv_bias, m.threshold] + ([x] if need_x else [])
+
+    def grads(outputs):
+        return torch.autograd.grad(sum((out * up).sum() for out, up in zip(outputs, ups)), leaves)
+
+    tol = dict(atol=1e-12, rtol=1e-12) if dtype == torch.float64 else dict(atol=2e-5, rtol=2e-5)
+    by_step = module._sequence_step_by_step(x, state, m.params())
+    with torch.no_grad():                                   # the forward-only path
+        fast = module.sconv2dlstm_sequence(x, state, m.params())
+    for ours, theirs in zip(fast, by_step):
+        torch.testing.assert_close(ours, theirs.detach(), **tol)
+    fast = module.sconv2dlstm_sequence(x, state, m.params())
+    assert "Recurrence" in type(fast[1].grad_fn).__name__
+    for ours, theirs in zip(fast, by_step):
+        torch.testing.assert_close(ours, theirs, **tol)
+    names = ["syn0", "mem0", "weight", "bias", "threshold", "x"]
+    for name, ours, theirs in zip(names, grads(fast), grads(by_step)):
+        torch.testing.assert_close(ours, theirs, **tol, msg=name)
+
+
+def test_the_choices_are_measured_once_per_shape_when_not_pinned(monkeypatch):
+    from snnbench.neurons import sconv2dlstm as module
+    for name in ("GATES", "INPUT_GRAD"):
+        monkeypatch.delenv(f"SNNBENCH_PATH_SCONV2DLSTM_{name}", raising=False)
+    module.GATE_ORDER.clear()
+    module.INPUT_GRAD.clear()
+    m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism="subtract")
+    x = torch.randn(3, 2, 2, 5, 5, requires_grad=True)
+    spk, syn, mem = m.sequence(x)
+    (spk.sum() + syn.sum() + mem.sum()).backward()
+    with torch.no_grad():
+        m.sequence(x)
+    assert len(module.GATE_ORDER.winners) == 2              # one key with saved activations, one without
+    assert set(module.GATE_ORDER.winners.values()) <= set(GATE_ORDERS)
+    assert len(module.INPUT_GRAD.winners) == 1
+    timings = next(iter(module.INPUT_GRAD.timings.values()))
+    assert set(timings) == {"joint", "padded", "split"}     # 2 + 3 = 5 channels: padding to 8 differs
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_max_pool_without_autograd_is_max_pool2d(size):
+    """The indices-free max pool of the forward-only path: the same values as F.max_pool2d (NaN
+    included; rows and columns that do not fill a window dropped), and max_pool2d itself where a
+    gradient is wanted."""
+    import torch.nn.functional as F
+    from snnbench.neurons.sconv2dlstm import MaxPool
+    x = torch.randn(4, 3, 7, 8, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    x[1, 2, 0, 0] = float("nan")
+    with torch.no_grad():
+        ours, theirs = MaxPool(size)(x), F.max_pool2d(x, size)
+    assert ours.shape == theirs.shape
+    assert torch.equal(ours.isnan(), theirs.isnan()) and torch.equal(ours.nan_to_num(), theirs.nan_to_num())
+    x.requires_grad_()
+    assert "MaxPool2DWithIndices" in type(MaxPool(size)(x).grad_fn).__name__
+
+
+def test_spikes_without_autograd_are_the_spike_functions():
+    """Without autograd our Heaviside surrogates' spikes are formed as mem > threshold (the same
+    values); a spike function of the user's own is still called."""
+    from snnbench.neurons import surrogates
+    torch.manual_seed(7)
+    x = torch.randn(3, 2, 2, 6, 4, dtype=torch.float64)
+    for spike_grad, expect_own in [(None, False), (surrogates.fast_sigmoid(), False),
+                                   (lambda u: (u > 0.05).to(u.dtype) * 3, True)]:
+        m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism="subtract", spike_grad=spike_grad).double()
+        with torch.no_grad():
+            spk, _, mem = m.sequence(x)
+        expected = (mem - m.threshold > 0.05).double() * 3 if expect_own else (mem - m.threshold > 0).double()
+        assert torch.equal(spk, expected)
+        assert 0 < float(expected.mean()) < 3
+
+
 def test_speed_of_light_is_the_step_convolutions():
     case = next(c for c in specs.standard_cases("sconv2dlstm") if c.bench).with_sizes(batch=2)
     forward = SPEC.speed_of_light(case, torch.float32, "cpu", "forward")

@@ -37,14 +37,13 @@ Fast paths (:func:`slstm_sequence`), each the same sums re-associated (float rou
   (the reference builds T small ones). The spikes are fired outside it, over all steps at once,
   so any surrogate's own backward applies unchanged.
 - On CPU, tanh as 2 sigmoid(2 x) - 1 (:mod:`snnbench.neurons.fast_tanh`; there torch's sigmoid
-  is about 3x faster than its tanh; on CUDA it is not, and the extra kernels would cost
+  is several times cheaper than its tanh; on CUDA it is not, and the extra kernels would cost
   launches): the g columns of the projection (one multiply by a (4H,) vector of ones and twos, in
   place of the copy the autograd node makes anyway) and the g rows of a copy of W_hh are doubled
   (exact: a power of two), so ONE sigmoid over each step's contiguous (B, 4H) gates replaces
   three strided calls, then g = 2 s - 1; tanh(syn) the same way. The difference from torch.tanh
   is about one ulp of 1. The backward uses the unscaled W_hh and the derivative 1 - g^2 of the
-  stored g, so it is unchanged. Measured on the x512 bench case's step maths (B=64, H=512,
-  T=25, 2 threads): 7.9 ms per sequence instead of 10.9.
+  stored g, so it is unchanged (timings in docs/performance.md).
 - Reset "zero" runs the cell once (the reference runs it twice for the same value).
 - Reset "subtract" keeps its masks as 0/1 in the input's dtype, so mem - r thr is one fused
   ``addcmul_`` per step (exact: r thr is 0 or thr, and the one rounding is the subtraction's)

@@ -136,6 +136,14 @@ class HeavisideGrad(torch.autograd.Function):
         return grad * out
 
 
+def _heaviside_forward(fn: SpikeFn) -> SpikeFn:
+    """Mark a spike function whose forward is :func:`step` (``u > 0``), so a caller that needs no
+    gradient may form the same spikes as ``membrane > threshold`` without the subtraction."""
+    fn.heaviside = True
+    return fn
+
+
+@_heaviside_forward
 def heaviside_no_grad(u: torch.Tensor) -> torch.Tensor:
     """The spike with no gradient at all (snntorch's ``surrogate_disable=True``)."""
     return step(u)
@@ -171,31 +179,31 @@ def register_threshold(module: torch.nn.Module, threshold, learn: bool) -> None:
 
 
 def atan(alpha: float = 2.0, documented: bool = False) -> SpikeFn:
-    return lambda u: ATan.apply(u, alpha, documented)
+    return _heaviside_forward(lambda u: ATan.apply(u, alpha, documented))
 
 
 def straight_through_estimator() -> SpikeFn:
-    return lambda u: StraightThrough.apply(u)
+    return _heaviside_forward(lambda u: StraightThrough.apply(u))
 
 
 def fast_sigmoid(slope: float = 25.0) -> SpikeFn:
-    return lambda u: FastSigmoid.apply(u, slope)
+    return _heaviside_forward(lambda u: FastSigmoid.apply(u, slope))
 
 
 def sigmoid(slope: float = 25.0) -> SpikeFn:
-    return lambda u: Sigmoid.apply(u, slope)
+    return _heaviside_forward(lambda u: Sigmoid.apply(u, slope))
 
 
 def triangular(threshold: float = 1) -> SpikeFn:
-    return lambda u: Triangular.apply(u, threshold)
+    return _heaviside_forward(lambda u: Triangular.apply(u, threshold))
 
 
 def spike_rate_escape(beta: float = 1, slope: float = 25) -> SpikeFn:
-    return lambda u: SpikeRateEscape.apply(u, beta, slope)
+    return _heaviside_forward(lambda u: SpikeRateEscape.apply(u, beta, slope))
 
 
 def heaviside() -> SpikeFn:
-    return lambda u: HeavisideGrad.apply(u)
+    return _heaviside_forward(lambda u: HeavisideGrad.apply(u))
 
 
 # The snntorch surrogate names we implement, by the name of snntorch's factory function.
