@@ -243,7 +243,7 @@ CHUNKS = ("whole", "4MiB", "1MiB", "256KiB")
 
 def shrink_chunks(monkeypatch, chunk: str, step_bytes: int = 3 * 6 * 8):
     """Pin the backward's chunking and shrink its sizes to 4, 3 and 1 steps of ``step_bytes``."""
-    from snnbench.neurons import alif as module
+    from snnbench.neurons.fused import alif as module
     monkeypatch.setenv("SNNBENCH_PATH_ALIF_BACKWARD_CHUNK", chunk)
     monkeypatch.setattr(module, "_CHUNK_BYTES", {"4MiB": 4 * step_bytes, "1MiB": 3 * step_bytes,
                                                   "256KiB": step_bytes})
@@ -329,7 +329,7 @@ def test_fused_sequence_equals_the_step_loop_in_float32(monkeypatch, chunk, opti
 
 
 def test_the_backward_chunking_is_measured_once_per_shape_when_not_pinned(monkeypatch):
-    from snnbench.neurons import alif as module
+    from snnbench.neurons.fused import alif as module
     monkeypatch.delenv("SNNBENCH_PATH_ALIF_BACKWARD_CHUNK", raising=False)
     monkeypatch.setattr(module, "_CHUNK_BYTES", {"4MiB": 4 * 24, "1MiB": 2 * 24, "256KiB": 24})
     module.BACKWARD_CHUNK.clear()

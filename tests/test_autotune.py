@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from snnbench.errors import SnnbenchError
-from snnbench.neurons import alif, autotune, sconv2dlstm  # noqa: F401  (defines the choices)
+from snnbench.neurons.fused import alif, autotune, sconv2dlstm  # noqa: F401  (defines the choices)
 
 
 def sleeper(seconds: dict[str, float], calls: dict[str, int]):

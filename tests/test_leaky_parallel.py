@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from snnbench import implementations, specs
 from snnbench.cli import app
 from snnbench.neurons import leaky_parallel, surrogates
-from snnbench.neurons.leaky_parallel import DiagonalLeakyParallel, LeakyParallel
+from snnbench.neurons.fused import leaky_parallel as fused_leaky_parallel
+from snnbench.neurons.fused.leaky_parallel import DiagonalLeakyParallel
+from snnbench.neurons.leaky_parallel import LeakyParallel
 from equivalence import assert_equivalent, judge, nudged
 
 SPEC = specs.get("leakyparallel")
@@ -87,7 +89,7 @@ def _fused(a, decay, threshold, graded, spike_fn):
 def test_fused_backward_gradcheck(monkeypatch, chunk_bytes):
     # A smooth spike function (sigmoid), so finite differences see the spike path too; per-neuron
     # threshold and a graded factor, both differentiated; decays of both signs.
-    monkeypatch.setattr(leaky_parallel, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(fused_leaky_parallel, "CHUNK_BYTES", chunk_bytes)
     gen = torch.Generator().manual_seed(3)
     a = torch.randn(7, 2, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     decay = torch.rand(4, generator=gen, dtype=torch.float64).mul(1.6).sub(0.3).requires_grad_(True)
@@ -111,7 +113,7 @@ def _unfused(a, decay, threshold, graded, spike_fn):
 
 @pytest.mark.parametrize("chunk_bytes", [5 * 3 * 4, 3 * 5 * 3 * 4, 1 << 20])   # 1 step, 3 steps, all
 def test_fused_path_matches_plain_autograd_with_atan(monkeypatch, chunk_bytes):
-    monkeypatch.setattr(leaky_parallel, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(fused_leaky_parallel, "CHUNK_BYTES", chunk_bytes)
     gen = torch.Generator().manual_seed(4)
     leaves = (torch.randn(10, 3, 5, generator=gen, requires_grad=True),
               torch.rand(5, generator=gen).requires_grad_(True),

@@ -119,7 +119,8 @@ def test_recurrence_gradients_equal_autograd_of_the_steps(monkeypatch, layout, r
     """The hand-written backward through time (both gate layouts: channels-last is the CPU's, NCHW
     the other devices') gives autograd's gradients of the step-by-step maths, to float64 rounding."""
     from snnbench.neurons import sconv2dlstm as module
-    monkeypatch.setattr(module, "_layout", lambda device: getattr(torch, layout))
+    from snnbench.neurons.fused import sconv2dlstm as fused
+    monkeypatch.setattr(fused, "_layout", lambda device: getattr(torch, layout))
     torch.manual_seed(1)
     m = SConv2dLSTM(2, 3, (3, 5), threshold=0.05, reset_mechanism=reset, learn_threshold=True,
                     max_pool=2).double()
@@ -136,7 +137,7 @@ def test_recurrence_gradients_equal_autograd_of_the_steps(monkeypatch, layout, r
 
     fast = m.sequence(x, syn0, mem0)
     assert fast[2].grad_fn is not None and "Recurrence" in type(fast[1].grad_fn).__name__
-    by_step = module._sequence_step_by_step(x, module.SConv2dLSTMState(syn0, mem0), m.params())
+    by_step = module.sconv2dlstm_sequence_by_steps(x, module.SConv2dLSTMState(syn0, mem0), m.params())
     for ours, theirs in zip(fast, by_step):
         torch.testing.assert_close(ours, theirs, atol=1e-13, rtol=0)
     for name, ours, theirs in zip(["x", "syn0", "mem0", "weight", "bias", "threshold"],
@@ -150,6 +151,7 @@ def test_recurrence_gradients_for_other_upstream_layouts(upstream):
     from channels-last gradients (a plain copy, not the NCHW transpose) and from the zeros that
     autograd fills in for unused syn and mem, the same gradients as autograd of the steps."""
     from snnbench.neurons import sconv2dlstm as module
+    from snnbench.neurons.fused import sconv2dlstm as fused
     torch.manual_seed(3)
     m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism="subtract", max_pool=2).double()
     x = torch.randn(4, 2, 2, 6, 4, dtype=torch.float64, requires_grad=True)
@@ -166,7 +168,7 @@ def test_recurrence_gradients_for_other_upstream_layouts(upstream):
         return torch.autograd.grad(sum((out * up).sum() for out, up in zip(outputs, ups)), leaves)
 
     fast = module.sconv2dlstm_sequence(x, state, m.params())
-    by_step = module._sequence_step_by_step(x, state, m.params())
+    by_step = module.sconv2dlstm_sequence_by_steps(x, state, m.params())
     for name, ours, theirs in zip(["x", "weight", "bias"], grads(fast), grads(by_step)):
         torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-12, msg=name)
 
@@ -186,9 +188,10 @@ def test_every_fast_path_candidate_equals_the_step_loop(monkeypatch, order, inpu
     (SNNBENCH_PATH_SCONV2DLSTM_INPUT_GRAD), with and without d x. One step per block of saved
     activations, so the split's blockwise d x runs more than once."""
     from snnbench.neurons import sconv2dlstm as module
+    from snnbench.neurons.fused import sconv2dlstm as fused
     monkeypatch.setenv("SNNBENCH_PATH_SCONV2DLSTM_GATES", order)
     monkeypatch.setenv("SNNBENCH_PATH_SCONV2DLSTM_INPUT_GRAD", input_grad)
-    monkeypatch.setattr(module, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(fused, "BLOCK_BYTES", 1)
     torch.manual_seed(5)
     m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism=reset, learn_threshold=True, max_pool=2).to(dtype)
     x = torch.randn(4, 2, 2, 6, 4, dtype=dtype, requires_grad=need_x)
@@ -202,7 +205,7 @@ def test_every_fast_path_candidate_equals_the_step_loop(monkeypatch, order, inpu
         return torch.autograd.grad(sum((out * up).sum() for out, up in zip(outputs, ups)), leaves)
 
     tol = dict(atol=1e-12, rtol=1e-12) if dtype == torch.float64 else dict(atol=2e-5, rtol=2e-5)
-    by_step = module._sequence_step_by_step(x, state, m.params())
+    by_step = module.sconv2dlstm_sequence_by_steps(x, state, m.params())
     with torch.no_grad():                                   # the forward-only path
         fast = module.sconv2dlstm_sequence(x, state, m.params())
     for ours, theirs in zip(fast, by_step):
@@ -218,20 +221,21 @@ def test_every_fast_path_candidate_equals_the_step_loop(monkeypatch, order, inpu
 
 def test_the_choices_are_measured_once_per_shape_when_not_pinned(monkeypatch):
     from snnbench.neurons import sconv2dlstm as module
+    from snnbench.neurons.fused import sconv2dlstm as fused
     for name in ("GATES", "INPUT_GRAD"):
         monkeypatch.delenv(f"SNNBENCH_PATH_SCONV2DLSTM_{name}", raising=False)
-    module.GATE_ORDER.clear()
-    module.INPUT_GRAD.clear()
+    fused.GATE_ORDER.clear()
+    fused.INPUT_GRAD.clear()
     m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism="subtract")
     x = torch.randn(3, 2, 2, 5, 5, requires_grad=True)
     spk, syn, mem = m.sequence(x)
     (spk.sum() + syn.sum() + mem.sum()).backward()
     with torch.no_grad():
         m.sequence(x)
-    assert len(module.GATE_ORDER.winners) == 2              # one key with saved activations, one without
-    assert set(module.GATE_ORDER.winners.values()) <= set(GATE_ORDERS)
-    assert len(module.INPUT_GRAD.winners) == 1
-    timings = next(iter(module.INPUT_GRAD.timings.values()))
+    assert len(fused.GATE_ORDER.winners) == 2              # one key with saved activations, one without
+    assert set(fused.GATE_ORDER.winners.values()) <= set(GATE_ORDERS)
+    assert len(fused.INPUT_GRAD.winners) == 1
+    timings = next(iter(fused.INPUT_GRAD.timings.values()))
     assert set(timings) == {"joint", "padded", "split"}     # 2 + 3 = 5 channels: padding to 8 differs
 
 
@@ -297,7 +301,7 @@ def test_standard_case_is_equivalent(case, dtype):
 def test_gate_activations_kept_in_blocks_of_steps_are_equivalent(monkeypatch, dtype):
     """With the activations split into blocks of one step each (BLOCK_BYTES tiny), the per-step rows
     and the blockwise weight gradient still match the reference, and ours without blocks."""
-    from snnbench.neurons import sconv2dlstm
+    from snnbench.neurons.fused import sconv2dlstm
 
     case = next(c for c in STANDARD if c.params.get("reset_mechanism") == "subtract" and c.params.get("bias", True)
                 and c.steps > 2)

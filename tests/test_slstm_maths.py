@@ -7,6 +7,7 @@ import torch
 
 from snnbench.neurons import surrogates
 from snnbench.neurons import slstm
+from snnbench.neurons.fused import slstm as fused_slstm
 from snnbench.neurons.slstm import SLSTM
 
 
@@ -99,7 +100,7 @@ def test_sequence_equals_step_by_step_calls():
 def test_sequence_fast_path_values_and_gradients_equal_the_step_loop(monkeypatch, via_sigmoid):
     """Both forms of the fast loop's tanh (sigmoid-based on CPU, torch.tanh elsewhere), forced
     here on CPU, against step-by-step calls (plain autograd through torch.tanh)."""
-    monkeypatch.setattr(slstm, "tanh_via_sigmoid", lambda device: via_sigmoid)
+    monkeypatch.setattr(fused_slstm, "tanh_via_sigmoid", lambda device: via_sigmoid)
     torch.manual_seed(2)
     m = SLSTM(6, 6, threshold=0.05, reset_mechanism="subtract").double()
     x = torch.randn(5, 3, 6, dtype=torch.float64, requires_grad=True)

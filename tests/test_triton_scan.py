@@ -47,7 +47,7 @@ def test_kernels_compile_for_hopper_without_a_gpu(dtype, carry):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from snnbench.neurons import triton_scan
+    from snnbench.neurons.fused import triton_scan
 
     scalars = {"T": "i32", "N": "i32", "H": "i32", "BLOCK_N": "constexpr"}
     kernels = {

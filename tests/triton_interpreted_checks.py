@@ -11,7 +11,8 @@ import torch
 
 pytest.importorskip("triton")
 
-from snnbench.neurons import leaky_parallel, triton_scan  # noqa: E402
+from snnbench.neurons import leaky_parallel  # noqa: E402
+from snnbench.neurons.fused import triton_scan  # noqa: E402
 
 
 @pytest.fixture
