@@ -36,7 +36,6 @@ time) when it covers the options (our spike functions and resets, any surrogate,
 as documented); else, or with ``m.fast = False``, the step loop :func:`alif_sequence`.
 """
 
-
 from __future__ import annotations
 
 import math

@@ -37,7 +37,6 @@ other neurons finite. (An infinite or NaN upstream gradient on a silent (mem = 0
 reference's default ATan always returns float32).
 """
 
-
 from __future__ import annotations
 
 import warnings

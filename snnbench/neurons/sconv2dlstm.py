@@ -35,7 +35,6 @@ a hand-written backward), except with ``state_quant``, which runs this step in a
 (:func:`sconv2dlstm_sequence_by_steps`, plain autograd).
 """
 
-
 from __future__ import annotations
 
 import math

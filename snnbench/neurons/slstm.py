@@ -32,7 +32,6 @@ vanishes and all steps are computed at once. The carried-state time loop is the 
 :mod:`snnbench.neurons.fused.slstm` (one autograd node with a hand-written backward through time).
 """
 
-
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
