@@ -92,6 +92,16 @@ def _cell(gates: torch.Tensor, syn: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return syn, torch.sigmoid(o) * torch.tanh(syn)
 
 
+def _quantise_and_pool(syn: torch.Tensor, mem: torch.Tensor, p: SConv2dLSTMParams):
+    """syn and mem after ``state_quant`` (if any), and what fires: the (pooled, quantised) mem."""
+    if p.state_quant is not None:
+        syn, mem = p.state_quant(syn), p.state_quant(mem)
+    fired = mem if p.pool is None else p.pool(mem)
+    if p.state_quant is not None:
+        fired = p.state_quant(fired)
+    return syn, mem, fired
+
+
 def sconv2dlstm_step(x_proj: torch.Tensor, state: SConv2dLSTMState,
                      p: SConv2dLSTMParams) -> tuple[torch.Tensor, SConv2dLSTMState]:
     """One step from the projected input ``x_proj = W_x * x_t + b`` (B, 4C, H, W) and the state."""
@@ -103,11 +113,7 @@ def sconv2dlstm_step(x_proj: torch.Tensor, state: SConv2dLSTMState,
         mem = mem - reset * p.threshold
     elif p.reset_mechanism == "zero":
         mem = mem - reset * mem
-    if p.state_quant is not None:
-        syn, mem = p.state_quant(syn), p.state_quant(mem)
-    fired = mem if p.pool is None else p.pool(mem)
-    if p.state_quant is not None:
-        fired = p.state_quant(fired)
+    syn, mem, fired = _quantise_and_pool(syn, mem, p)
     spk = p.spike_fn(fired - p.threshold)
     return spk, SConv2dLSTMState(syn, mem)
 
@@ -136,11 +142,7 @@ def sconv2dlstm_step_documented(x_proj: torch.Tensor, state: SConv2dLSTMState, p
         mem = mem - reset * p.threshold
     elif late and p.reset_mechanism == "zero":
         mem = mem - reset * mem
-    if p.state_quant is not None:
-        syn, mem = p.state_quant(syn), p.state_quant(mem)
-    fired = mem if p.pool is None else p.pool(mem)
-    if p.state_quant is not None:
-        fired = p.state_quant(fired)
+    syn, mem, fired = _quantise_and_pool(syn, mem, p)
     spk = p.spike_fn(fired - p.threshold)
     if inhibition and "sconv2dlstm-inhibition-ignored" in documented:
         spk = spk * winner_mask(fired - p.threshold)
@@ -179,8 +181,14 @@ class SConv2dLSTM(SnntorchCell):
     ``m.sequence(x, syn, mem)`` runs a whole (T, B, C_in, H, W) sequence with the fast path (the
     time loop as one autograd node, see the module doc) and returns ``spk, syn, mem`` stacked over time.
     Parameters: ``conv_weight`` (4C, C_in + C, kh, kw) and ``conv_bias`` (4C,), the reference's
-    ``conv.weight`` and ``conv.bias``, so weights copy over directly.
+    ``conv.weight`` and ``conv.bias``, so weights copy over directly. A call is one
+    :func:`sconv2dlstm_step`.
     """
+
+    step = staticmethod(sconv2dlstm_step)
+    step_documented = staticmethod(sconv2dlstm_step_documented)
+    step_switches = STEP_SWITCHES
+    project_input = staticmethod(project_input)
 
     def __init__(self, in_channels, out_channels, kernel_size, bias=True, max_pool=0, avg_pool=0,
                  threshold=1.0, spike_grad=None, surrogate_disable=False, init_hidden=False,
@@ -223,17 +231,6 @@ class SConv2dLSTM(SnntorchCell):
         shape = (frame.shape[0], self.out_channels, frame.shape[-2], frame.shape[-1])
         return SConv2dLSTMState(*self.held_state(shape, frame, lambda t: t.shape == shape))
 
-    def _step(self, x_proj: torch.Tensor, state: SConv2dLSTMState, p: SConv2dLSTMParams):
-        if self.documented.intersection(STEP_SWITCHES):
-            return sconv2dlstm_step_documented(x_proj, state, p, self.documented, self.inhibition)
-        return sconv2dlstm_step(x_proj, state, p)
-
-    def forward(self, input_, syn=None, mem=None):
-        self.take_call_state(syn, mem)
-        p = self.params()
-        spk, state = self._step(project_input(input_, p), self._current_state(input_), p)
-        return self.call_result(spk, state.syn, state.mem)
-
     def sequence(self, x, syn=None, mem=None):
         """All T steps of x (T, B, C_in, H, W) from the given (or stored) state; returns stacked
         spk, syn, mem. The fast path: see the module doc.
@@ -241,12 +238,7 @@ class SConv2dLSTM(SnntorchCell):
         self.set_state(syn, mem)
         state = self._current_state(x[0])
         if self.documented.intersection(STEP_SWITCHES):
-            p = self.params()
-            steps = []
-            for x_t in project_input(x, p).unbind(0):
-                spk_t, state = self._step(x_t, state, p)
-                steps.append((spk_t, state.syn, state.mem))
-            spk, syn_t, mem_t = (torch.stack(v) for v in zip(*steps))
+            spk, syn_t, mem_t = self.steps_one_by_one(x, state, self.params())
         else:
             spk, syn_t, mem_t = sconv2dlstm_sequence(x, state, self.params())
         self.syn, self.mem = syn_t[-1], mem_t[-1]

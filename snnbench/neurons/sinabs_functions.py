@@ -145,8 +145,7 @@ def spike(spike_fn, v, threshold, surrogate, documented=frozenset()) -> torch.Te
     if spike_fn is SingleSpike and "singlespike-fires-at-equal" in documented:
         rule = _single_strict
     limit = getattr(spike_fn, "max_num_spikes_per_bin", None)
-    return _SpikeFunction.apply(v, torch.as_tensor(threshold, dtype=v.dtype, device=v.device), surrogate, rule,
-                                limit, "spike-fn-no-threshold-grad" in documented)
+    return _spike(v, threshold, surrogate, rule, limit, "spike-fn-no-threshold-grad" in documented)
 
 
 def _single(v, threshold, limit):
@@ -160,6 +159,12 @@ def _multi(v, threshold, limit):
     return spikes.to(v.dtype)
 
 
+def _spike(v, threshold, surrogate, rule, limit=None, threshold_grad=False):
+    """The spikes ``rule(v, B, limit)`` with ``surrogate``'s gradient (B a tensor of v's dtype)."""
+    return _SpikeFunction.apply(v, torch.as_tensor(threshold, dtype=v.dtype, device=v.device), surrogate, rule,
+                                limit, threshold_grad)
+
+
 class SingleSpike:
     """At most one spike per step: ``v - B >= 0``."""
 
@@ -167,8 +172,7 @@ class SingleSpike:
 
     @staticmethod
     def apply(v, threshold, surrogate):
-        return _SpikeFunction.apply(v, torch.as_tensor(threshold, dtype=v.dtype, device=v.device),
-                                    surrogate, _single, None)
+        return _spike(v, threshold, surrogate, _single)
 
 
 class MultiSpike:
@@ -178,8 +182,7 @@ class MultiSpike:
 
     @staticmethod
     def apply(v, threshold, surrogate):
-        return _SpikeFunction.apply(v, torch.as_tensor(threshold, dtype=v.dtype, device=v.device),
-                                    surrogate, _multi, None)
+        return _spike(v, threshold, surrogate, _multi)
 
 
 @dataclass
@@ -192,8 +195,7 @@ class MaxSpike:
         return _multi(v, threshold, self.max_num_spikes_per_bin)
 
     def apply(self, v, threshold, surrogate):
-        return _SpikeFunction.apply(v, torch.as_tensor(threshold, dtype=v.dtype, device=v.device),
-                                    surrogate, _multi, self.max_num_spikes_per_bin)
+        return _spike(v, threshold, surrogate, _multi, self.max_num_spikes_per_bin)
 
 
 SPIKE_FNS = {"SingleSpike": SingleSpike, "MultiSpike": MultiSpike, "MaxSpike": MaxSpike}

@@ -166,7 +166,13 @@ class SLSTM(SnntorchCell):
     ``m.sequence(x)`` runs a whole (T, B, I) sequence at once (the fast path) and returns
     ``spk, syn, mem`` stacked over time. Parameters use ``nn.LSTMCell``'s names and layout
     (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``) so weights copy over directly.
+    A call is one :func:`slstm_step`.
     """
+
+    step = staticmethod(slstm_step)
+    step_documented = staticmethod(slstm_step_documented)
+    step_switches = STEP_SWITCHES
+    project_input = staticmethod(project_input)
 
     def __init__(self, input_size, hidden_size, bias=True, threshold=1.0, spike_grad=None,
                  surrogate_disable=False, init_hidden=False, inhibition=False, learn_threshold=False,
@@ -197,17 +203,6 @@ class SLSTM(SnntorchCell):
             (lambda t: t.shape == x.shape)
         return SLSTMState(*self.held_state(shape, x, same))
 
-    def _step(self, x_proj: torch.Tensor, state: SLSTMState, p: SLSTMParams):
-        if self.documented.intersection(STEP_SWITCHES):
-            return slstm_step_documented(x_proj, state, p, self.documented, self.inhibition)
-        return slstm_step(x_proj, state, p)
-
-    def forward(self, input_, syn=None, mem=None):
-        self.take_call_state(syn, mem)
-        p = self.params()
-        spk, state = self._step(project_input(input_, p), self._current_state(input_), p)
-        return self.call_result(spk, state.syn, state.mem)
-
     def sequence(self, x, syn=None, mem=None):
         """All T steps of x (T, B, I) from the given (or stored) state; returns stacked spk, syn, mem.
         The fast path, or with documented departures the step loop (:func:`slstm_step_documented`)."""
@@ -215,16 +210,9 @@ class SLSTM(SnntorchCell):
         state = self._current_state(x.new_empty(x.shape[1:]))  # the first step's shape, even for T = 0
         carry = self.input_size == self.hidden_size or "slstm-state-zeroing" in self.documented
         if self.documented.intersection(STEP_SWITCHES) and x.shape[0]:
-            p = self.params()
-            zeros = SLSTMState(torch.zeros_like(state.syn), torch.zeros_like(state.mem))
-            steps = []
-            for x_t in project_input(x, p).unbind(0):
-                spk_t, state = self._step(x_t, state if carry else zeros, p)
-                steps.append((spk_t, state.syn, state.mem))
-            spk, syn_t, mem_t = (torch.stack(v) for v in zip(*steps))
-            self.syn, self.mem = syn_t[-1], mem_t[-1]
-            return spk, syn_t, mem_t
-        spk, syn_t, mem_t = slstm_sequence(x, state, self.params(), carry_state=carry)
+            spk, syn_t, mem_t = self.steps_one_by_one(x, state, self.params(), carry)
+        else:
+            spk, syn_t, mem_t = slstm_sequence(x, state, self.params(), carry_state=carry)
         if x.shape[0]:
             self.syn, self.mem = syn_t[-1], mem_t[-1]
         return spk, syn_t, mem_t

@@ -27,6 +27,15 @@ RESETS = ("subtract", "zero", "none")
 
 
 class SnntorchCell(nn.Module):
+    """A cell's call is one step of its maths: ``step(project_input(x, p), state, p)``, or with
+    departures among ``step_switches`` run as documented, ``step_documented``. Each cell names
+    these (its functions), ``params()`` and ``_current_state(x)``."""
+
+    step = None               # (x_proj, state, p) -> (spk, state)
+    step_documented = None    # (x_proj, state, p, documented, inhibition) -> (spk, state)
+    step_switches: tuple[str, ...] = ()
+    project_input = None      # (x, p) -> x_proj, for any leading shape
+
     def __init__(self, threshold, spike_grad, surrogate_disable, init_hidden, inhibition, learn_threshold,
                  reset_mechanism, state_quant, output, documented=()):
         super().__init__()
@@ -74,6 +83,28 @@ class SnntorchCell(nn.Module):
         if self.init_hidden and not self.output:
             return spk
         return spk, syn, mem
+
+    def _step(self, x_proj: torch.Tensor, state, p):
+        if self.documented.intersection(self.step_switches):
+            return self.step_documented(x_proj, state, p, self.documented, self.inhibition)
+        return self.step(x_proj, state, p)
+
+    def forward(self, input_, syn=None, mem=None):
+        """One step of x (B, ...): ``spk, syn, mem`` (or ``spk`` alone with ``init_hidden``)."""
+        self.take_call_state(syn, mem)
+        p = self.params()
+        spk, state = self._step(self.project_input(input_, p), self._current_state(input_), p)
+        return self.call_result(spk, state.syn, state.mem)
+
+    def steps_one_by_one(self, x: torch.Tensor, state, p, carry: bool = True):
+        """All steps of x (T, B, ...) as calls of :meth:`_step` (the documented departures' path):
+        ``spk, syn, mem`` stacked. Without ``carry`` every step starts from zero state."""
+        zeros = type(state)(torch.zeros_like(state.syn), torch.zeros_like(state.mem))
+        steps = []
+        for x_t in self.project_input(x, p).unbind(0):
+            spk_t, state = self._step(x_t, state if carry else zeros, p)
+            steps.append((spk_t, state.syn, state.mem))
+        return tuple(torch.stack(v) for v in zip(*steps))
 
     def reset_mem(self):
         self.syn = None if self.syn is None else torch.zeros_like(self.syn)

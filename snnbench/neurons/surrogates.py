@@ -57,14 +57,18 @@ class StraightThrough(torch.autograd.Function):
         return grad.clone()
 
 
-class FastSigmoid(torch.autograd.Function):
-    r"""Fast sigmoid: :math:`\partial S/\partial u = 1 / (1 + k|u|)^2` with slope :math:`k`."""
+class _SlopeSurrogate(torch.autograd.Function):
+    r"""Forward :math:`S = \Theta(u)`, keeping u and the slope k for the backward."""
 
     @staticmethod
     def forward(ctx, u: torch.Tensor, slope: float) -> torch.Tensor:
         ctx.save_for_backward(u)
         ctx.slope = slope
         return step(u)
+
+
+class FastSigmoid(_SlopeSurrogate):
+    r"""Fast sigmoid: :math:`\partial S/\partial u = 1 / (1 + k|u|)^2` with slope :math:`k`."""
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -72,14 +76,8 @@ class FastSigmoid(torch.autograd.Function):
         return grad / (ctx.slope * torch.abs(u) + 1.0) ** 2, None
 
 
-class Sigmoid(torch.autograd.Function):
+class Sigmoid(_SlopeSurrogate):
     r"""Sigmoid: :math:`\partial S/\partial u = k\,e^{-ku} / (e^{-ku} + 1)^2` with slope :math:`k`."""
-
-    @staticmethod
-    def forward(ctx, u: torch.Tensor, slope: float) -> torch.Tensor:
-        ctx.save_for_backward(u)
-        ctx.slope = slope
-        return step(u)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):

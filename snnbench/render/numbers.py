@@ -21,21 +21,22 @@ def number(value, digits: int = 3) -> str:
     return str(value)
 
 
-def seconds(value: float | None) -> str:
+def _in_units(value: float | None, units, last: tuple[str, float], space: str = " ") -> str:
+    """``value`` in the first of ``units`` ((name, scale), largest first) it reaches, else in
+    ``last``; three significant digits."""
     if value is None:
         return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+    for unit, scale in units:
         if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
+            return f"{value / scale:.3g}{space}{unit}"
+    return f"{value / last[1]:.3g}{space}{last[0]}".rstrip()
+
+
+def seconds(value: float | None) -> str:
+    return _in_units(value, (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)), ("ns", 1e-9))
 
 def rate(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:.3g}"
+    return _in_units(value, (("G", 1e9), ("M", 1e6), ("k", 1e3)), ("", 1.0), space="")
 
 def size(value: float | None) -> str:
     """Bytes in the largest binary unit they fill: '20.2 MiB', '1020 KiB', '512 B'."""

@@ -97,12 +97,7 @@ class LeakyParallelSpec(NeuronSpec):
             ids.append("leakyparallel-weight-hh-enable-fills-beta")
         if p.get("dropout", 0.0):
             ids.append("leakyparallel-dropout-noop")
-        if not p.get("surrogate_disable"):
-            spike_grad = p.get("spike_grad")
-            if spike_grad is None:
-                ids.append("default-spike-fn-atan-slope")
-            elif spike_grad.get("type") == "atan":
-                ids.append("atan-slope")
+        ids += snntorch_options.atan_departures(p)
         if not p.get("weight_hh_enable"):
             ids.append("leakyparallel-dtype-arg-mask")
         if self.spikes_carry_gradient(case):

@@ -46,12 +46,7 @@ class SnntorchCellSpec(NeuronSpec):
             ids.append(f"{n}-reset-zero-mem-only")
         if p.get("inhibition"):
             ids.append(f"{n}-inhibition-ignored")
-        if not p.get("surrogate_disable"):
-            spike_grad = p.get("spike_grad")
-            if spike_grad is None:
-                ids.append("default-spike-fn-atan-slope")
-            elif spike_grad.get("type") == "atan":
-                ids.append("atan-slope")
+        ids += snntorch_options.atan_departures(p)
         return ids
 
     def notes(self, case: Case) -> list[str]:

@@ -79,6 +79,17 @@ def build_objects(params: dict[str, Any], ours: bool, documented=frozenset()) ->
     return out
 
 
+def atan_departures(params: Mapping) -> list[str]:
+    """The ATan departures a case's spike function shows: the default ATan's, or a given ATan's;
+    none with the surrogate disabled or another surrogate."""
+    if params.get("surrogate_disable"):
+        return []
+    spike_grad = params.get("spike_grad")
+    if spike_grad is None:
+        return ["default-spike-fn-atan-slope"]
+    return ["atan-slope"] if spike_grad.get("type") == "atan" else []
+
+
 def clear_instances() -> None:
     """snntorch appends every neuron to ``SpikingNeuron.instances`` and never removes it; a
     process that builds many references would grow without bound."""
