@@ -16,7 +16,7 @@ from snnbench.cli import app
 import tiny
 from reports import rederive
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TINY_CASES = FIXTURES / "slstm-tiny.toml"
 BENCH = FIXTURES / "bench-small.json"
 
@@ -393,7 +393,7 @@ def test_baseline_command_stores_a_report(compare_report, tmp_path, monkeypatch)
 
 
 def test_committed_baseline_loads():
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     report = load(root / "reports" / "baselines" / "compare.json")
     assert report["kind"] == "compare" and report["results"]
     assert all("case_spec" in r for r in report["results"])

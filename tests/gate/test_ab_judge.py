@@ -22,7 +22,7 @@ from snnbench.cli import app
 
 from reports import rederive
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = """
 [[case]]
 name = "small"
