@@ -426,9 +426,13 @@ def _bench_tiny(tmp_path: Path, name: str, *args) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_baseline_from_another_cpu_against_unchanged_code_is_not_a_regression(tmp_path):
     """The issue's case: the same code, a baseline from another CPU whose ratios differ (there:
     SConv2dLSTM forward 1.72x -> 1.38x, ALIFRecurrent train 3.06x -> 2.20x)."""
+    # Slow: two real bench runs. By default the parts run on their own: a baseline's cases rerun
+    # (test_bench_gate_reruns_the_baselines_cases_modes_and_impls), "the machines differ" from the
+    # fingerprint (test_absolute_times_only_on_the_same_machine), --strict (test_sol_ratio_regression).
     base = load(_bench_tiny(tmp_path, "here.json", "--no-memory"))
     another_cpu(base)
     for c in base["comparisons"]:
