@@ -5,9 +5,15 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# Tests live in one folder per layer (tests/neurons, equivalence, bench, gate, cli; see tests/README.md),
+# without __init__.py: every test file's basename is unique across the tree. The helper modules
+# (tiny.py, reports.py, equivalence.py, triton_interpreted_checks.py) stay here in tests/, which is
+# put on the path so that a test in any layer imports them by name.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+for path in (ROOT, TESTS):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 import tiny  # noqa: E402  (tests/ is on the path from here on)
 

@@ -17,7 +17,7 @@ pytest.importorskip("triton")
 
 from triton_interpreted_checks import fused_against_loop  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]     # tests/, where the helper modules live
 
 
 @pytest.mark.slow

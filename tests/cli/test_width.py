@@ -18,7 +18,7 @@ from snnbench.render import catalog as render
 from snnbench.render import gate as gate_render
 from snnbench.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCH_CPU = ROOT / "reports" / "baselines" / "bench-cpu.json"
 COMPARE = ROOT / "reports" / "baselines" / "compare.json"
 

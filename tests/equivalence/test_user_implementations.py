@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from snnbench.cli import app
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mysnn"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mysnn"
 EXAMPLE_CASES = EXAMPLE / "cases.toml"
 
 

@@ -1,16 +1,13 @@
-"""Our SConv2dLSTM: maths by hand, every standard case against snntorch, a negative control, bad inputs."""
+"""Our SConv2dLSTM, its maths: steps by hand, the fused sequence and its hand-written backward (every
+candidate of the measured choices) against the step loop, the forward-only pooling and spikes.
+(Against snntorch: tests/equivalence/test_sconv2dlstm_reference.py; bad case files: tests/cli.)"""
 
 import math
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from snnbench import implementations, inputs, specs
-from snnbench.cli import app
-from snnbench.errors import CaseError
 from snnbench.neurons.sconv2dlstm import SConv2dLSTM
-from equivalence import assert_equivalent, judge, nudged
 
 # ---- the step maths, by hand ---------------------------------------------------------------------
 # A 1 -> 1 channel cell on a 1x3 image with a (1, 3) kernel (padding (0, 1)). Each gate's kernel is
@@ -151,7 +148,6 @@ def test_recurrence_gradients_for_other_upstream_layouts(upstream):
     from channels-last gradients (a plain copy, not the NCHW transpose) and from the zeros that
     autograd fills in for unused syn and mem, the same gradients as autograd of the steps."""
     from snnbench.neurons import sconv2dlstm as module
-    from snnbench.neurons.fused import sconv2dlstm as fused
     torch.manual_seed(3)
     m = SConv2dLSTM(2, 3, 3, threshold=0.05, reset_mechanism="subtract", max_pool=2).double()
     x = torch.randn(4, 2, 2, 6, 4, dtype=torch.float64, requires_grad=True)
@@ -220,7 +216,6 @@ def test_every_fast_path_candidate_equals_the_step_loop(monkeypatch, order, inpu
 
 
 def test_the_choices_are_measured_once_per_shape_when_not_pinned(monkeypatch):
-    from snnbench.neurons import sconv2dlstm as module
     from snnbench.neurons.fused import sconv2dlstm as fused
     for name in ("GATES", "INPUT_GRAD"):
         monkeypatch.delenv(f"SNNBENCH_PATH_SCONV2DLSTM_{name}", raising=False)
@@ -245,7 +240,7 @@ def test_max_pool_without_autograd_is_max_pool2d(size):
     included; rows and columns that do not fill a window dropped), and max_pool2d itself where a
     gradient is wanted."""
     import torch.nn.functional as F
-    from snnbench.neurons.sconv2dlstm import MaxPool
+    from snnbench.neurons.fused.sconv2dlstm import MaxPool
     x = torch.randn(4, 3, 7, 8, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
     x[1, 2, 0, 0] = float("nan")
     with torch.no_grad():
@@ -270,141 +265,3 @@ def test_spikes_without_autograd_are_the_spike_functions():
         expected = (mem - m.threshold > 0.05).double() * 3 if expect_own else (mem - m.threshold > 0).double()
         assert torch.equal(spk, expected)
         assert 0 < float(expected.mean()) < 3
-
-
-def test_speed_of_light_is_the_step_convolutions():
-    case = next(c for c in specs.standard_cases("sconv2dlstm") if c.bench).with_sizes(batch=2)
-    forward = SPEC.speed_of_light(case, torch.float32, "cpu", "forward")
-    train = SPEC.speed_of_light(case, torch.float32, "cpu", "train")
-    p, (height, width) = case.params, case.sample_shape[1:]
-    macs_per_step = case.batch * height * width * 4 * p["out_channels"] * (p["in_channels"] + p["out_channels"]) * 9
-    assert forward.flops == 2 * macs_per_step * case.steps
-    assert train.flops == 3 * forward.flops        # + input grads per step, one weight grad over all
-    assert "convolutions" in forward.description
-    forward()
-
-
-# ---- against snntorch ----------------------------------------------------------------------------
-ALL = specs.standard_cases("sconv2dlstm")
-STANDARD = [c for c in ALL if not c.bench]  # the benchmark case is checked by `snnbench compare`
-SPEC = specs.get("sconv2dlstm")
-REFERENCE = implementations.reference("sconv2dlstm")
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
-def test_standard_case_is_equivalent(case, dtype):
-    assert_equivalent(judge(case, dtype))
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gate_activations_kept_in_blocks_of_steps_are_equivalent(monkeypatch, dtype):
-    """With the activations split into blocks of one step each (BLOCK_BYTES tiny), the per-step rows
-    and the blockwise weight gradient still match the reference, and ours without blocks."""
-    from snnbench.neurons.fused import sconv2dlstm
-
-    case = next(c for c in STANDARD if c.params.get("reset_mechanism") == "subtract" and c.params.get("bias", True)
-                and c.steps > 2)
-    whole = judge(case, dtype)
-    monkeypatch.setattr(sconv2dlstm, "BLOCK_BYTES", 1)
-    assert len(sconv2dlstm._step_blocks(case.steps, 10, torch.zeros(1))) == case.steps
-    blocked = judge(case, dtype)
-    assert_equivalent(blocked)
-    assert blocked["backward"].keys() == whole["backward"].keys() and "conv_weight" in whole["backward"]
-    for name, diff in blocked["backward"].items():
-        assert diff["ok"], name
-
-
-@pytest.mark.parametrize("case", [c for c in STANDARD if c.params.get("max_pool") or c.params.get("avg_pool")
-                                  or c.params.get("state_quant")], ids=lambda c: c.name)
-def test_margin_is_what_the_reference_fires_on(case):
-    """The margin has the spikes' shape and its sign reproduces every reference spike, pooled or not:
-    so a flip is judged borderline by the value that decided it."""
-    module = REFERENCE.build(case, torch.float32, "cpu")
-    try:
-        x = inputs.make_input(case, torch.float32, "cpu")
-        trace = REFERENCE.run(module, x, SPEC.initial_state(case, torch.float32, "cpu"))
-        margin = REFERENCE.margin(module, trace)
-    finally:
-        REFERENCE.cleanup(module)
-    assert margin.shape == trace["spk"].shape
-    assert torch.equal((margin > 0).to(trace["spk"].dtype), trace["spk"])
-    if case.params.get("max_pool") or case.params.get("avg_pool"):
-        assert margin.shape != trace["mem"].shape
-
-
-def test_standard_cases_cover_the_options():
-    params = [c.params for c in STANDARD]
-    assert any(isinstance(p["kernel_size"], int) for p in params)
-    assert any(isinstance(p["kernel_size"], tuple) and p["kernel_size"][0] != p["kernel_size"][1] for p in params)
-    for reset in ("none", "subtract", "zero"):
-        assert any(p.get("reset_mechanism", "none") == reset for p in params)
-    for flag in ("max_pool", "avg_pool", "learn_threshold", "surrogate_disable", "state_quant", "inhibition"):
-        assert any(p.get(flag) for p in params), flag
-    assert any(p.get("init_hidden") and p.get("output") for p in params)
-    assert any(p.get("bias") is False for p in params)
-    assert any(p.get("spike_grad", {}).get("alpha", 2.0) != 2.0 for p in params)
-
-
-def _nudge_recurrent_tap(module, case):
-    # output row 1 (input gate, channel 1); input channel in_channels + 2 is mem channel 2
-    module.conv_weight[1, case.params["in_channels"] + 2, 1, 1] += 1e-3
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_nudged_implementation_fails_and_names_the_step(dtype):
-    case = next(c for c in STANDARD if c.name == "k3-subtract")
-    record = judge(case, dtype, nudged("sconv2dlstm", _nudge_recurrent_tap))
-    assert record["verdict"] == "fail"
-    # The tap reads the previous mem, which is random at step 0: the first difference is at step 0.
-    assert record["stepwise"]["syn"]["first_divergent_step"] == 0
-    assert "step 0" in record["reason"]
-
-
-# ---- bad inputs ----------------------------------------------------------------------------------
-GOOD = """
-[[case]]
-name = "small"
-neuron = "sconv2dlstm"
-steps = 3
-batch = 1
-sample_shape = [2, 8, 8]
-[case.params]
-in_channels = 2
-out_channels = 2
-kernel_size = 3
-threshold = 0.05
-"""
-
-
-def write(tmp_path, text):
-    path = tmp_path / "cases.toml"
-    path.write_text(text)
-    return path
-
-
-@pytest.mark.parametrize("change, key, message", [
-    (("kernel_size = 3", "kernel_size = 4"), "params.kernel_size", "even kernel sizes change the spatial size"),
-    (("kernel_size = 3", "kernel_size = [3, 2]"), "params.kernel_size", "even kernel sizes"),
-    (("sample_shape = [2, 8, 8]", "sample_shape = [3, 8, 8]"), "sample_shape", "must be [2, H, W]"),
-    (("sample_shape = [2, 8, 8]", "sample_shape = [128]"), "sample_shape", "must be [2, H, W]"),
-    (("threshold = 0.05", "threshold = 0.05\nmax_pool = 9"), "params.max_pool", "larger than the image"),
-    (("threshold = 0.05", "threshold = [0.05, 0.1]"), "params.threshold", "one-element list"),
-    (("threshold = 0.05", "threshold = 0.05\nmax_pool = 2\navg_pool = 2"), "params.avg_pool", "only one of"),
-])
-def test_bad_case_is_a_case_error_and_exit_2(tmp_path, change, key, message):
-    path = write(tmp_path, GOOD.replace(*change))
-    with pytest.raises(CaseError) as info:
-        specs.load_cases(path)
-    assert f"key '{key}'" in str(info.value) and message in str(info.value)
-    result = CliRunner().invoke(app, ["compare", "sconv2dlstm", "--case-file", str(path),
-                                      "--json", str(tmp_path / "r.json")])
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
-    assert message in " ".join(result.output.split())
-
-
-def test_good_case_file_passes_via_cli(tmp_path):
-    result = CliRunner().invoke(app, ["compare", "sconv2dlstm", "--case-file", str(write(tmp_path, GOOD)),
-                                      "--json", str(tmp_path / "r.json")])
-    assert result.exit_code == 0, result.output

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from snnbench.neurons import surrogates
-from snnbench.neurons import slstm
 from snnbench.neurons.fused import slstm as fused_slstm
 from snnbench.neurons.slstm import SLSTM
 

@@ -470,12 +470,12 @@ def test_a_figure_lost_since_the_baseline_is_a_regression(bench_report, here):
 
 
 def test_memory_measured_in_the_baseline_but_not_now_is_not_ok(here):
-    bench = strict_json(Path(__file__).parent / "fixtures" / "bench-small.json")
+    bench = strict_json(Path(__file__).resolve().parents[1] / "fixtures" / "bench-small.json")
     for record in bench["results"]:
         record["peak_mem_bytes"] = None
     current = here / "now.json"
     current.write_text(json.dumps(bench))
-    result = invoke("gate", Path(__file__).parent / "fixtures" / "bench-small.json", current)
+    result = invoke("gate", Path(__file__).resolve().parents[1] / "fixtures" / "bench-small.json", current)
     assert result.exit_code == 3, result.output
     assert "gate INCONCLUSIVE" in result.output
 

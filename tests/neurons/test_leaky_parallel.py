@@ -1,24 +1,17 @@
-"""LeakyParallel: hand-derived maths, the hand-written backward, equivalence with snntorch, bad input."""
+"""LeakyParallel, our maths: hand-derived trajectories, the step and dense paths against the fast one,
+the hand-written (fused) backward against gradcheck and plain autograd, what it saves.
+(Against snntorch: tests/equivalence/test_leaky_parallel_reference.py; bad case files: tests/cli.)"""
 
 from __future__ import annotations
 
-import textwrap
-import warnings
-
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from snnbench import implementations, specs
-from snnbench.cli import app
-from snnbench.neurons import leaky_parallel, surrogates
+from snnbench.neurons import surrogates
 from snnbench.neurons.fused import leaky_parallel as fused_leaky_parallel
 from snnbench.neurons.fused.leaky_parallel import DiagonalLeakyParallel
 from snnbench.neurons.leaky_parallel import LeakyParallel
-from equivalence import assert_equivalent, judge, nudged
 
-SPEC = specs.get("leakyparallel")
-REFERENCE = implementations.reference("leakyparallel")
 X = torch.tensor([1.0, 0.0, -2.0, 1.0]).reshape(4, 1, 1)     # (T, B, H_in)
 
 
@@ -138,135 +131,6 @@ def test_fused_function_saves_only_mem_decay_and_scalars():
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(tuple(t.shape)) or t, lambda t: t):
         DiagonalLeakyParallel.apply(a, (9, 3, 5), decay, torch.tensor(0.5), torch.tensor(1.0), surrogates.atan())
     assert sorted(saved) == [(), (), (5,), (27, 5)]         # threshold, factor, decays, mem
-
-
-def test_speed_of_light_is_the_projection_matmuls_and_the_elementwise_passes():
-    case = next(c for c in specs.standard_cases("leakyparallel") if c.bench)
-    I, H = case.params["input_size"], case.params["hidden_size"]
-    small = case.with_sizes(steps=3, batch=2)
-    forward = SPEC.speed_of_light(small, torch.float32, "cpu", "forward")
-    train = SPEC.speed_of_light(small, torch.float32, "cpu", "train")
-    assert forward.flops == 2 * 3 * 2 * I * H
-    assert train.flops == 3 * forward.flops                  # + d(input) and d(W_ih), same size
-    assert forward.bytes_moved == 3 * 3 * 2 * H * 4          # read a, write mem and spk
-    assert train.bytes_moved == 7 * 3 * 2 * H * 4            # + read mem, d(spk), d(mem), write d(a)
-    forward()
-    train()
-    dense = SPEC.speed_of_light(small.with_params(weight_hh_enable=True), torch.float32, "cpu", "forward")
-    assert dense.flops == forward.flops + 3 * 2 * 2 * H * H  # one (B, H) @ (H, H) per step
-
-
-def test_unbatched_input_matches_reference():
-    import snntorch
-
-    torch.manual_seed(5)
-    ref = snntorch.LeakyParallel(6, 10, beta=0.6, threshold=0.2)
-    ours = LeakyParallel(6, 10, beta=0.6, threshold=0.2)
-    with torch.no_grad():
-        for name, theirs in SPEC.parameters.items():
-            getattr(ours, name).copy_(ref.state_dict()[theirs])
-    x = torch.rand(15, 6)
-    expected = ref(x)
-    got = ours(x)
-    assert got.shape == expected.shape == (15, 10)
-    assert torch.equal(got, expected)
-    assert 0 < expected.mean() < 1
-
-
-def test_per_neuron_beta_is_ignored_by_reference_and_ours():
-    import snntorch
-
-    beta = torch.tensor([0.1, 0.2, 0.3, 0.4])
-    torch.manual_seed(7)
-    ref = snntorch.LeakyParallel(3, 4, beta=beta)
-    torch.manual_seed(7)
-    with pytest.warns(UserWarning, match="ignores"):
-        ours = LeakyParallel(3, 4, beta=beta)
-    assert not torch.allclose(ref.rnn.weight_hh_l0.diagonal(), beta)
-    assert torch.equal(ours.weight_hh, ref.rnn.weight_hh_l0)      # same init order and draws
-
-
-STANDARD = [c for c in specs.standard_cases("leakyparallel") if not c.bench]
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", STANDARD, ids=[c.name for c in STANDARD])
-def test_standard_case_matches_reference(case, dtype):
-    record = judge(case, dtype)
-    assert_equivalent(record)
-    if record["verdict"] == "pass":
-        assert set(record["backward"]) >= {"input", "weight_ih"}
-
-
-def _nudge_input_weight(module, case):
-    module.weight_ih[0, 0] += 1e-3
-
-
-def test_negative_control_a_nudged_weight_fails_at_a_step():
-    case = next(c for c in STANDARD if c.name == "beta-float")
-    record = judge(case, "float64", nudged("leakyparallel", _nudge_input_weight))
-    assert record["verdict"] == "fail"
-    assert "step 0" in record["reason"] and "mem" in record["reason"]
-
-
-def test_learned_decay_gradient_is_compared_as_the_full_matrix():
-    case = next(c for c in STANDARD if c.name == "learn-beta-threshold")
-    module = REFERENCE.build(case, torch.float64, "cpu")
-    try:
-        names = set(REFERENCE.parameters(module))
-    finally:
-        REFERENCE.cleanup(module)
-    assert names == {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"}
-
-
-def run_cli_with(tmp_path, body: str):
-    path = tmp_path / "bad.toml"
-    path.write_text(textwrap.dedent(body))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return CliRunner().invoke(app, ["compare", "leakyparallel", "--case-file", str(path),
-                                        "--json", str(tmp_path / "r.json")])
-
-
-def _output(result) -> str:
-    try:
-        return result.output + (result.stderr or "")
-    except ValueError:
-        return result.output
-
-
-def test_beta_list_of_wrong_length_exits_2(tmp_path):
-    result = run_cli_with(tmp_path, """
-        [[case]]
-        name = "bad-beta"
-        neuron = "leakyparallel"
-        steps = 5
-        batch = 2
-        sample_shape = [4]
-        [case.params]
-        input_size = 4
-        hidden_size = 3
-        beta = [0.5, 0.6]
-        """)
-    assert result.exit_code == 2
-    assert "params.beta" in _output(result) and "Traceback" not in _output(result)
-
-
-def test_wrong_sample_shape_exits_2(tmp_path):
-    result = run_cli_with(tmp_path, """
-        [[case]]
-        name = "bad-shape"
-        neuron = "leakyparallel"
-        steps = 5
-        batch = 2
-        sample_shape = [5]
-        [case.params]
-        input_size = 4
-        hidden_size = 3
-        beta = 0.5
-        """)
-    assert result.exit_code == 2
-    assert "sample_shape" in _output(result) and "Traceback" not in _output(result)
 
 
 def test_no_surrogate_leaves_a_learned_threshold_without_gradient_but_trains_the_graded_factor():

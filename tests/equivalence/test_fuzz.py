@@ -36,7 +36,10 @@ def test_same_seed_draws_the_same_cases(tmp_path):
     assert first.verdicts == again.verdicts
 
 
+@pytest.mark.slow
 def test_fuzz_on_the_unchanged_references_finds_nothing(tmp_path):
+    # Slow: every neuron through the CLI (CI's fuzz step runs it bigger). By default the test above
+    # shows a search of the unchanged reference finding nothing, and the test below drives the CLI.
     out = tmp_path / "f.json"
     result = run("fuzz", "all", "--seed", "3", "--max-cases", "8", "--budget", "600", "--out", tmp_path / "cases",
                  "--json", out)
