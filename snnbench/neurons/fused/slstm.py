@@ -8,14 +8,18 @@ whole sequence, each the same sums re-associated (float rounding aside).
   :math:`\partial W_{hh} = \sum_t \delta G_t^\top mem_{t-1}` as one large matmul after the loop
   (the reference builds T small ones). The spikes are fired outside it, over all steps at once,
   so any surrogate's own backward applies unchanged.
-- On CPU, tanh as 2 sigmoid(2 x) - 1 (:mod:`snnbench.neurons.fused.fast_tanh`; there torch's sigmoid
-  is several times cheaper than its tanh; on CUDA it is not, and the extra kernels would cost
-  launches): the g columns of the projection (one multiply by a (4H,) vector of ones and twos, in
-  place of the copy the autograd node makes anyway) and the g rows of a copy of W_hh are doubled
-  (exact: a power of two), so ONE sigmoid over each step's contiguous (B, 4H) gates replaces
-  three strided calls, then g = 2 s - 1; tanh(syn) the same way. The difference from torch.tanh
-  is about one ulp of 1. The backward uses the unscaled W_hh and the derivative 1 - g^2 of the
-  stored g, so it is unchanged (timings in docs/performance.md).
+- On CPU, tanh as 1 - 2 sigmoid(-2 x) (:mod:`snnbench.neurons.fused.fast_tanh`; there torch's
+  sigmoid is several times cheaper than its tanh; on CUDA it is not, and the extra kernels would
+  cost launches): the g columns of the projection (one multiply by a (4H,) vector of ones and
+  minus twos, in place of the copy the autograd node makes anyway) and the g rows of a copy of
+  W_hh are times -2 (exact: a power of two and a sign), so ONE sigmoid over each step's
+  contiguous (B, 4H) gates replaces three strided calls and gives s_g = sigmoid(-2 g). The
+  products with a tanh then fold into fused ops, as in the SConv2dLSTM: syn = (i + f syn) -
+  2 i s_g (two ``addcmul``), t = sigmoid(-2 syn) (a multiply by a 0-dim -2 and a sigmoid) and
+  mem = o - 2 o t (one ``addcmul``): 6 kernels per step where 2 sigmoid(2 x) - 1 took 10. The
+  difference from torch.tanh is about one ulp of 1. The backward first turns the saved s_g and
+  t into tanh(g) = 1 - 2 s_g and tanh(syn) = 1 - 2 t (one pass each over all steps), then uses
+  the unscaled W_hh and the derivative 1 - g^2 as before (timings in docs/performance.md).
 - Reset "zero" runs the cell once (the reference runs it twice for the same value).
 - Reset "subtract" keeps its masks as 0/1 in the input's dtype, so mem - r thr is one fused
   ``addcmul_`` per step (exact: r thr is 0 or thr, and the one rounding is the subtraction's)
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-from snnbench.neurons.fused.fast_tanh import doubled_rows, tanh_from_sigmoid_, tanh_into
+from snnbench.neurons.fused.fast_tanh import neg_double_sigmoid_into, scaled_rows
 
 
 _RESET_CODE = {"none": 0, "subtract": 1, "zero": 2}
@@ -43,25 +47,41 @@ def tanh_via_sigmoid(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
+G_SCALE = -2.0      # the g columns of the gates on CPU: one sigmoid gives s_g = sigmoid(-2 g)
+
+_MINUS_TWO: dict = {}
+
+
+def _minus_two(like: torch.Tensor) -> torch.Tensor:
+    """A 0-dim -2 of ``like``'s dtype and device (made once per dtype and device)."""
+    key = (like.dtype, like.device)
+    if key not in _MINUS_TWO:
+        _MINUS_TWO[key] = torch.full((), -2.0, dtype=like.dtype, device=like.device)
+    return _MINUS_TWO[key]
+
+
 def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant, save: bool):
     """The carried-state time loop. Returns syns, mems (T, B, H) and, with ``save``, what the
-    backward needs: gate activations (T, B, 4H), tanh(syn) (T, B, H) and reset masks. Without
-    ``save`` (inference) ``x_proj`` is overwritten."""
+    backward needs: gate activations (T, B, 4H), tanh(syn) (T, B, H) and reset masks (on CPU the
+    g block of the activations holds sigmoid(-2 g) and ``tanh_c`` holds sigmoid(-2 syn): see
+    :func:`_tanh_from_neg_double_sigmoid_`). Without ``save`` (inference) ``x_proj`` is
+    overwritten."""
     steps, batch, four_h = x_proj.shape
     hidden = four_h // 4
-    # tanh(g) = 2 sigmoid(2 g) - 1, so one sigmoid covers all four gates: the g columns of the
-    # projection and the g rows of W_hh doubled (exact: a power of two). The gates are formed in
-    # place: in a (scaled) copy of the projection under autograd (x_proj is an input of the
-    # autograd Function and must stay as it is), else in the projection itself.
+    # tanh(g) = 1 - 2 sigmoid(-2 g), so one sigmoid covers all four gates: the g columns of the
+    # projection and the g rows of W_hh times -2 (exact: a power of two and a sign). The gates
+    # are formed in place: in a (scaled) copy of the projection under autograd (x_proj is an
+    # input of the autograd Function and must stay as it is), else in the projection itself.
     via_sigmoid = tanh_via_sigmoid(x_proj.device)
     g_cols = slice(2 * hidden, 3 * hidden)
     if via_sigmoid:
-        if save:                            # the copy, times (1, 1, 2, 1) per gate
-            acts = torch.mul(x_proj, doubled_rows(x_proj.new_ones(four_h), g_cols))
+        if save:                            # the copy, times (1, 1, -2, 1) per gate
+            acts = torch.mul(x_proj, scaled_rows(x_proj.new_ones(four_h), g_cols, G_SCALE))
         else:
             acts = x_proj
-            acts[..., g_cols].mul_(2)
-        weight_hh = doubled_rows(weight_hh, g_cols)
+            acts[..., g_cols].mul_(G_SCALE)
+        weight_hh = scaled_rows(weight_hh, g_cols, G_SCALE)
+        minus_two = _minus_two(x_proj)
     else:
         acts = x_proj.clone() if save else x_proj
     tanh_c = x_proj.new_empty(steps if save else 1, batch, hidden)
@@ -81,14 +101,18 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
         gates = acts[t].addmm_(mem, w_t)
         i, f, g, o = gates.chunk(4, dim=-1)
         if via_sigmoid:
-            tanh_from_sigmoid_(gates.sigmoid_()[:, g_cols])
+            # g now holds s_g = sigmoid(-2 g): i tanh(g) = i - 2 i s_g, and with t = sigmoid(-2 syn)
+            # o tanh(syn) = o - 2 o t: syn and mem are two and one fused ops
+            gates.sigmoid_()
+            syn = torch.addcmul(i, f, syn, out=syns[t]).addcmul_(i, g, value=-2)
+            t_c = neg_double_sigmoid_into(syn, tanh_c[k], minus_two)
+            mem = torch.addcmul(o, o, t_c, value=-2, out=mems[t])
         else:
             gates[:, :2 * hidden].sigmoid_()
             g.tanh_()
             o.sigmoid_()
-        syn = torch.addcmul(f * syn, i, g, out=syns[t])
-        tanh_syn = tanh_into(syn, tanh_c[k]) if via_sigmoid else torch.tanh(syn, out=tanh_c[k])
-        mem = torch.mul(o, tanh_syn, out=mems[t])
+            syn = torch.addcmul(f * syn, i, g, out=syns[t])
+            mem = torch.mul(o, torch.tanh(syn, out=tanh_c[k]), out=mems[t])
         if reset_code == 1:
             mem.addcmul_(reset, threshold, value=-1)
         elif reset_code == 2:
@@ -97,6 +121,12 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
             syns[t], mems[t] = quant(syn), quant(mem)
             syn, mem = syns[t], mems[t]
     return syns, mems, (acts, tanh_c, resets)
+
+
+def _tanh_from_neg_double_sigmoid_(s: torch.Tensor) -> torch.Tensor:
+    """In place: s = sigmoid(-2 x) -> tanh(x) = 1 - 2 s (the multiply by -2 is exact, so the one
+    rounding is the addition's, as in the forward's fused forms)."""
+    return s.mul_(-2).add_(1)
 
 
 class SLSTMRecurrence(torch.autograd.Function):
@@ -114,6 +144,7 @@ class SLSTMRecurrence(torch.autograd.Function):
         syns, mems, (acts, tanh_c, resets) = _recurrence(x_proj, syn0, mem0, weight_hh, threshold,
                                                          reset_code, quant, save=True)
         ctx.reset_code = reset_code
+        ctx.via_sigmoid = tanh_via_sigmoid(x_proj.device)
         ctx.threshold_shape = threshold.shape
         ctx.save_for_backward(acts, tanh_c, resets, syns, mems, syn0, mem0, weight_hh)
         return syns, mems
@@ -126,6 +157,9 @@ class SLSTMRecurrence(torch.autograd.Function):
         steps, batch, four_h = acts.shape
         hidden = four_h // 4
         i, f, g, o = acts.chunk(4, dim=-1)
+        if ctx.via_sigmoid:                 # saved as sigmoid(-2 g) and sigmoid(-2 syn)
+            _tanh_from_neg_double_sigmoid_(g)
+            _tanh_from_neg_double_sigmoid_(tanh_c)
         # What each gate's pre-activation gradient is, per unit of dc (i, f, g) or of dm (o):
         # i <- g * i(1-i);  f <- c_prev * f(1-f);  g <- i * (1-g^2);  o <- tanh_c * o(1-o)
         dc_from_dm = o * (1 - tanh_c * tanh_c)
