@@ -88,6 +88,8 @@ Threads = Annotated[Optional[int], typer.Option("--threads", help="torch.set_num
 Quick = Annotated[bool, typer.Option("--quick", help="few repeats: a smoke run, not a measurement")]
 MinTime = Annotated[Optional[float], typer.Option("--min-time", help="seconds timed per implementation (default 1)")]
 NoMemory = Annotated[bool, typer.Option("--no-memory", help="skip the peak memory measurements")]
+Processes = Annotated[int, typer.Option("--processes", help="with --rev: pairs of worker processes the rounds are "
+                                        "spread over, so one process's luck is not taken for a change (default 4)")]
 Shard = Annotated[Optional[str], typer.Option("--shard", help="run only shard I of N (I/N), for CI matrices")]
 Json = Annotated[Optional[Path], typer.Option("--json", help="report path (default: reports/KIND-*.json)")]
 Markdown = Annotated[Optional[Path], typer.Option("--markdown", help="also write markdown here "
@@ -239,6 +241,7 @@ def bench(
     shard: Shard = None,
     rev: Optional[str] = typer.Option(None, "--rev", help="time ours as of this git revision against the "
                                       "working tree's, in turns in one run (an A/B report)"),
+    processes: Processes = 4,
 ) -> None:
     """How fast, how much memory: ours against the reference, with the speed of light. Exit 0; 1 when
     a case timed no implementation; 2 usage error."""
@@ -253,7 +256,7 @@ def bench(
     if not selected:
         raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
     if rev is not None:
-        report = run_ab(selected, options, rev, impl)
+        report = run_ab(selected, options, rev, impl, processes)
         path = results.save(report, report_path)
         bench_render.print_ab(report, console, str(path))
         return
@@ -475,20 +478,22 @@ def report(
         render.print_report(data, console, str(path))
 
 
-def run_ab(selected: list, options, rev: str, impl: Optional[List[str]]) -> dict:
+def run_ab(selected: list, options, rev: str, impl: Optional[List[str]], processes: int) -> dict:
     """The A/B run of ``--rev``, with a progress bar."""
     from snnbench.bench import ab
 
     if impl and list(impl) != ["native"]:
         raise SnnbenchError("--rev times our implementation (native) at REV against the working tree's; "
                             "drop --impl")
+    if not 1 <= processes <= ab.MAX_PROCESSES:
+        raise SnnbenchError(f"--processes must be 1 to {ab.MAX_PROCESSES}, got {processes}")
     with progress_bar() as bar:
-        task = bar.add_task(f"A/B against {rev}", total=len(selected) * len(options.modes), current="")
+        task = bar.add_task(f"A/B against {rev}", total=processes * len(selected) * len(options.modes), current="")
 
-        def advance(record: dict) -> None:
-            bar.update(task, advance=1, current=f"{record['neuron']}/{record['case']} {record['mode']}")
+        def advance(label: str) -> None:
+            bar.update(task, advance=1, current=label)
 
-        return ab.run_ab(selected, options, rev, on_result=advance)
+        return ab.run_ab(selected, options, rev, on_step=advance, processes=processes)
 
 
 @app.command()
@@ -498,6 +503,7 @@ def gate(
                                                   help="reports to judge; with --rev, the neurons (default all)"),
     rev: Optional[str] = typer.Option(None, "--rev", help="judge the working tree against this git revision, "
                                       "both timed in turns in one run (the CI use)"),
+    processes: Processes = 4,
     case: Optional[List[str]] = typer.Option(None, "--case", help="--rev: run only this case (repeatable)"),
     case_file: Optional[Path] = typer.Option(None, "--case-file", help="--rev: run this file's cases"),
     device: str = typer.Option("cpu", "--device", help="--rev: cpu or cuda"),
@@ -545,7 +551,7 @@ def gate(
         selected = selection.collect_cases(targets or ["all"], case, case_file, bench_only=True)
         if not selected:
             raise SnnbenchError("no bench cases selected (mark cases with bench = true, or name them with --case)")
-        report = run_ab(selected, options, rev, None)
+        report = run_ab(selected, options, rev, None, processes)
         saved = f" (report {results.save(report, json_path)})" if json_path else ""
         baseline_name = bench_render.revision_label(report["revisions"]["base"])
         current_name = bench_render.revision_label(report["revisions"]["current"]) + saved

@@ -286,8 +286,11 @@ def slowdown_interval(parts: list[tuple[np.ndarray, int]], th: Thresholds, seed_
 
 
 def _speed_check(where: dict, metric: str, b_value: Any, c_value: Any, point: float | None,
-                 parts: list[tuple[np.ndarray | None, int]] | None, th: Thresholds) -> Check:
-    """``point`` is the slowdown factor (>1: slower now)."""
+                 parts: list[tuple[np.ndarray | None, int]] | None, th: Thresholds,
+                 clusters: list[int] | None = None) -> Check:
+    """``point`` is the slowdown factor (>1: slower now). ``clusters``: for one set of ratios, the
+    pair of processes each came from (an A/B report's ``ratio_process``): the interval is then
+    the two-stage bootstrap over the pairs and their rounds."""
     if point is None or not math.isfinite(point) or point <= 0:
         if _positive(b_value) and not _positive(c_value):
             return Check(where, metric, b_value, c_value, "lost", "regression",
@@ -302,7 +305,11 @@ def _speed_check(where: dict, metric: str, b_value: Any, c_value: Any, point: fl
         return Check(where, metric, b_value, c_value, change, "inconclusive",
                      "no raw samples to test the difference")
     seed_key = "/".join(str(v) for v in where.values()) + "/" + metric
-    lo, hi = slowdown_interval([(s, p) for s, p in parts], th, seed_key)
+    if clusters is not None:
+        lo, hi = stats.bootstrap_median_ci_clustered(parts[0][0], clusters, th.confidence, th.n_boot,
+                                                     [th.seed, zlib.crc32(seed_key.encode())])
+    else:
+        lo, hi = slowdown_interval([(s, p) for s, p in parts], th, seed_key)
     interval = f"95% CI {lo - 1:+.1%} .. {hi - 1:+.1%}, threshold +{th.max_slowdown:.0%}"
     if lo > limit:
         return Check(where, metric, b_value, c_value, change, "regression", interval)
@@ -496,8 +503,12 @@ def judge_ab(report: dict, thresholds: Thresholds = Thresholds(), name: str = "A
             continue
         ratios = _samples(r.get("ratios"))
         point = float(np.median(ratios)) if ratios is not None else r.get("slowdown")
+        clusters = r.get("ratio_process")
+        if ratios is None or not isinstance(clusters, list) or len(clusters) != ratios.size \
+                or len(clusters) != len(r.get("ratios") or []):
+            clusters = None
         check = _speed_check(where, "slowdown", b.get("median_s"), c.get("median_s"), point,
-                             [(ratios, 1)], th)
+                             [(ratios, 1)], th, clusters)
         if _busy(r):
             check.detail = "; ".join(x for x in (check.detail, "busy machine") if x)
         result.checks.append(check)

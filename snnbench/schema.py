@@ -117,9 +117,9 @@ AB_SIDE = Record({
 AB_RECORD = Record({
     "neuron": STR, "case": STR, "device": STR, "dtype": STR, "mode": one_of(*MODES), "impl": STR,
     "base": AB_SIDE, "current": AB_SIDE, "ratios": ListOf(NUMBER), "slowdown": Nullable(NUMBER),
-    "ci": Nullable(ListOf(NUMBER, length=2)), "n_pairs": INT, "mem_method": Nullable(STR),
-    "train_fields": Nullable(ListOf(STR)), "noise": Nullable(DictOf(ANY)), "warnings": ListOf(STR),
-    "case_spec": CASE_SPEC,
+    "ci": Nullable(ListOf(NUMBER, length=2)), "n_pairs": INT, "ratio_process": ListOf(INT), "process_pairs": INT,
+    "mem_method": Nullable(STR), "train_fields": Nullable(ListOf(STR)), "noise": Nullable(DictOf(ANY)),
+    "warnings": ListOf(STR), "case_spec": CASE_SPEC,
 }, required=("neuron", "case", "device", "dtype", "mode", "impl", "base", "current", "ratios"))
 
 FUZZ_RECORD = Record({
@@ -279,6 +279,8 @@ def derived_problem(record: dict, kind: str) -> tuple[str, str] | None:
             for i, ratio in enumerate(ratios):
                 if base[i] <= 0 or not _near(ratio, current[i] / base[i]):
                     return f"ratios[{i}]", f"is {ratio!r} but current / base samples give {current[i] / base[i] if base[i] else 'no ratio'}"
+            if "ratio_process" in record and len(record["ratio_process"]) != len(ratios):
+                return "ratio_process", f"holds {len(record['ratio_process'])} entries for {len(ratios)} ratios"
         point = "speedup" if kind == "comparison" else "slowdown"
         expected = stats.median(ratios) if ratios else None
         if (expected is None) != (record.get(point) is None) or (expected is not None and not _near(record[point], expected)):

@@ -18,7 +18,11 @@ def _paired(record: dict, point: str) -> None:
     ratios = record["ratios"]
     record[point] = stats.median(ratios) if ratios else None
     record["n_pairs"] = len(ratios)
-    record["ci"] = list(stats.bootstrap_median_ci(ratios)) if ratios else None
+    clusters = record.get("ratio_process")
+    if ratios and clusters is not None and len(clusters) == len(ratios):
+        record["ci"] = list(stats.bootstrap_median_ci_clustered(ratios, clusters))
+    else:
+        record["ci"] = list(stats.bootstrap_median_ci(ratios)) if ratios else None
 
 
 def rederive(report: dict) -> dict:

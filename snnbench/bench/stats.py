@@ -73,6 +73,31 @@ def bootstrap_median_ci(values: Sequence[float], confidence: float = CONFIDENCE,
     return bootstrap_interval([(values, 1)], confidence, resamples, seed)
 
 
+def bootstrap_median_ci_clustered(values: Sequence[float], clusters: Sequence[int],
+                                  confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
+                                  seed: int | Sequence[int] = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median of values that come in clusters (the rounds
+    of one pair of processes): each resample draws the clusters with replacement, then each
+    drawn cluster's values with replacement, and takes the median of them all. What differs
+    from one process to the next (memory layout, which core) then widens the interval, as it
+    should; one cluster gives the plain bootstrap."""
+    data = np.asarray(values, dtype=np.float64)
+    labels = np.asarray(clusters)
+    if data.size == 0 or data.size != labels.size:
+        raise ValueError("bootstrap needs one cluster label per value")
+    groups = [data[labels == k] for k in np.unique(labels)]
+    if len(groups) == 1:
+        return bootstrap_median_ci(values, confidence, resamples, seed)
+    rng = np.random.default_rng(seed)
+    medians = np.empty(resamples)
+    for i in range(resamples):
+        drawn = [groups[k] for k in rng.integers(0, len(groups), size=len(groups))]
+        medians[i] = np.median(np.concatenate([g[rng.integers(0, g.size, size=g.size)] for g in drawn]))
+    tail = (1.0 - confidence) / 2 * 100
+    lo, hi = np.percentile(medians, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
 def noise_warning(samples: Sequence[float], limit: float = NOISY_IQR) -> str | None:
     """A warning when the spread is large next to the median, else None."""
     m = median(samples)

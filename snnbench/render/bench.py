@@ -205,14 +205,19 @@ def _ab_memory(r: dict) -> str:
     return size(c) + (f" {c / b - 1:+.0%}" if b else "")
 
 
+def _processes(report: dict) -> str:
+    n = (report.get("settings") or {}).get("processes")
+    return f" by {n} pairs of processes" if isinstance(n, int) and n > 1 else ""
+
+
 def ab_table(report: dict) -> Table:
     revs = report.get("revisions", {})
     table = Table(title=f"snnbench A/B: {revision_label(revs.get('current'))} against "
                         f"{revision_label(revs.get('base'))}",
                   header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
                   collapse_padding=True,
-                  caption="timed in turns in one run; now/base: median of the per-round ratios (> 1: slower "
-                          "now), 95% CI; mem: peak now, change from base")
+                  caption=f"timed in turns in one run{_processes(report)}; now/base: median of the per-round "
+                          "ratios (> 1: slower now), 95% CI; mem: peak now, change from base")
     table.add_column("case", overflow="fold", min_width=14, ratio=1)
     for col in ("mode", "base", "now", "now/base [95% CI]", "mem"):
         table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=True)
@@ -255,7 +260,7 @@ def print_ab(report: dict, console: Console, path: str | None = None) -> None:
 def ab_markdown(report: dict) -> str:
     revs = report.get("revisions", {})
     lines = [f"A/B: {revision_label(revs.get('current'))} against {revision_label(revs.get('base'))}, "
-             "timed in turns in one run.", "",
+             f"timed in turns in one run{_processes(report)}.", "",
              "| neuron | case | device | dtype | mode | base | now | now/base [95% CI] | pairs | peak mem base / now |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:

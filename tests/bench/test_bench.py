@@ -3,7 +3,9 @@ case, real peak memory that grows with the batch, speed-of-light work, and bad i
 Timing speeds are never asserted: only structure and what must hold on any machine."""
 
 import json
+import os
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -78,6 +80,31 @@ def test_paired_ratios_divide_pair_by_pair():
 
 def test_bootstrap_interval_of_constant_is_that_constant():
     assert stats.bootstrap_median_ci([1.7] * 20) == (1.7, 1.7)
+
+
+def test_clustered_bootstrap_widens_with_disagreeing_clusters_and_is_plain_for_one():
+    rng = np.random.default_rng(4)
+    values = list(1 + 0.01 * rng.standard_normal(40))
+    assert stats.bootstrap_median_ci_clustered(values, [0] * 40) == stats.bootstrap_median_ci(values)
+    apart = [v * (1.3 if i % 4 == 1 else 1.0) for i, v in enumerate(values)]   # one cluster of four 30% off
+    clusters = [i % 4 for i in range(40)]
+    lo_p, hi_p = stats.bootstrap_median_ci(apart)
+    lo_c, hi_c = stats.bootstrap_median_ci_clustered(apart, clusters)
+    assert hi_p < 1.05                                     # pooled, the odd cluster hardly moves the median
+    assert lo_c <= 1.0 and hi_c >= 1.25                    # drawn twice or more, it does
+    with pytest.raises(ValueError):
+        stats.bootstrap_median_ci_clustered(values, clusters[:-1])
+
+
+def test_the_pairs_of_ab_workers_share_their_cpus_in_turn():
+    from snnbench.bench import ab
+
+    available = sorted(os.sched_getaffinity(0))
+    assert ab.shared_cpus(0, len(available)) is None            # they need every CPU: no pinning
+    if len(available) >= 2:
+        firsts = {min(ab.shared_cpus(k, 1)) for k in range(len(available))}
+        assert firsts == set(available)                         # each pair on the next CPU
+        assert all(len(ab.shared_cpus(k, 1)) == 1 for k in range(3))
 
 
 def test_bootstrap_interval_brackets_the_median_and_narrows_with_more_data():

@@ -112,6 +112,38 @@ def test_ab_reports_merge_only_within_one_comparison(tmp_path):
         merge.merge([forward, train], ["f.json", "t.json"])
 
 
+def processes_apart(report: dict, slowdowns: list[float]) -> dict:
+    """The report's rounds as len(slowdowns) pairs of processes, pair k's current samples scaled so
+    its ratios sit around slowdowns[k] (what one process's core can do to unchanged code)."""
+    record = report["results"][0]
+    n, k = len(record["ratios"]), len(slowdowns)
+    record["ratio_process"] = [i * k // n for i in range(n)]
+    record["process_pairs"] = k
+    base = record["base"]["samples_s"]
+    record["current"]["samples_s"] = [base[i] * slowdowns[record["ratio_process"][i]] for i in range(n)]
+    return rederive(report)
+
+
+def test_ab_pairs_of_processes_that_disagree_are_not_evidence():
+    """Rounds that all read 25% slower from one process are a regression; the same median from four
+    pairs of processes of which two read 1.0 and two 1.5 is not evidence of a change: the interval
+    over the pairs reaches below the threshold."""
+    assert statuses(ab_report(1.25, n=40))["slowdown"] == "regression"
+    apart = processes_apart(ab_report(1.0, n=40), [1.0, 1.5, 1.0, 1.5])
+    assert 1.1 < apart["results"][0]["slowdown"]
+    assert statuses(apart)["slowdown"] == "inconclusive"
+    together = processes_apart(ab_report(1.0, n=40), [1.3, 1.3, 1.3, 1.3])
+    assert statuses(together)["slowdown"] == "regression"
+
+
+def test_an_ab_report_whose_ratio_processes_do_not_match_its_ratios_is_refused(tmp_path):
+    report = processes_apart(ab_report(1.0), [1.0, 1.0])
+    report["results"][0]["ratio_process"].pop()
+    path = tmp_path / "ab.json"
+    path.write_text(json.dumps(report))
+    one_line_error(invoke("gate", path), "key 'ratio_process' holds")
+
+
 def test_an_ab_report_whose_ratios_do_not_follow_from_its_samples_is_refused(tmp_path):
     report = ab_report(1.3)
     report["results"][0]["ratios"][2] *= 2       # the pair's samples say otherwise
