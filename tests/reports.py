@@ -1,10 +1,27 @@
-"""Report editing for tests: after a test changes a report's raw samples or ratios, the figures a
-writer derives from them are derived again, as snnbench's own writers do (the loader refuses a
-report whose figures do not follow from its samples)."""
+"""Reports for tests: a quick bench report made through the command line (:func:`bench_report`),
+and report editing: after a test changes a report's raw samples or ratios, the figures a writer
+derives from them are derived again (:func:`rederive`), as snnbench's own writers do (the loader
+refuses a report whose figures do not follow from its samples)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
 from snnbench.bench import stats
+from snnbench.cli import app
+
+
+def bench_report(cases: Path, tmp_path: Path, *args) -> dict:
+    """``snnbench bench slstm --case-file CASES --quick`` with ``args``, its report loaded (a new
+    file in ``tmp_path`` each call)."""
+    path = tmp_path / f"bench-{len(list(tmp_path.iterdir()))}.json"
+    made = CliRunner().invoke(app, [str(a) for a in ("bench", "slstm", "--case-file", cases, "--quick", "--json", path,
+                                                     *args)])
+    assert made.exit_code == 0, made.output
+    return json.loads(path.read_text())
 
 
 def _side(record: dict) -> None:

@@ -3,30 +3,15 @@ and when the noise earns a warning. (Re-running a saved report: tests/gate/test_
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from snnbench.bench import noise
-from snnbench.cli import app
 
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def bench_report(cases: Path, tmp_path: Path, *args) -> dict:
-    path = tmp_path / f"bench-{len(list(tmp_path.iterdir()))}.json"
-    made = invoke("bench", "slstm", "--case-file", cases, "--quick", "--json", path, *args)
-    assert made.exit_code == 0, made.output
-    return json.loads(path.read_text())
+from reports import bench_report
 
 
 def test_bench_records_carry_the_noise_around_their_rounds(tiny_case_file, tmp_path):

@@ -4,14 +4,14 @@ tests/bench/test_noise.py.)"""
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from snnbench import merge, rerun
 from snnbench.cli import app
+
+from reports import bench_report
 from snnbench.errors import ReportError
 
 runner = CliRunner()
@@ -19,13 +19,6 @@ runner = CliRunner()
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def bench_report(cases: Path, tmp_path: Path, *args) -> dict:
-    path = tmp_path / f"bench-{len(list(tmp_path.iterdir()))}.json"
-    made = invoke("bench", "slstm", "--case-file", cases, "--quick", "--json", path, *args)
-    assert made.exit_code == 0, made.output
-    return json.loads(path.read_text())
 
 
 def test_a_float64_baseline_runs_again_in_float64(tiny_case_file, tmp_path):

@@ -15,6 +15,18 @@ from __future__ import annotations
 import torch
 
 
+_MINUS_TWO: dict = {}
+
+
+def minus_two_like(like: torch.Tensor) -> torch.Tensor:
+    """A 0-dim -2 of ``like``'s dtype and device, made once per dtype and device (for
+    :func:`neg_double_sigmoid_into`)."""
+    key = (like.dtype, like.device)
+    if key not in _MINUS_TWO:
+        _MINUS_TWO[key] = torch.full((), -2.0, dtype=like.dtype, device=like.device)
+    return _MINUS_TWO[key]
+
+
 def neg_double_sigmoid_into(x: torch.Tensor, out: torch.Tensor, minus_two: torch.Tensor) -> torch.Tensor:
     """sigmoid(-2 x) into ``out`` (returned); ``minus_two`` is a 0-dim tensor -2 of x's dtype (an
     out-of-place multiply by a Python number takes a slower kernel on CPU). tanh(x) = 1 - 2 out."""

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 
 from snnbench.neurons.fused import autotune
-from snnbench.neurons.fused.fast_tanh import neg_double_sigmoid_into, scaled_rows
+from snnbench.neurons.fused.fast_tanh import minus_two_like, neg_double_sigmoid_into, scaled_rows
 
 
 def _layout(device: torch.device) -> torch.memory_format:
@@ -334,17 +334,6 @@ def _step_trial(order, x, weight, bias, padding, save, reset_code):
     return run
 
 
-_MINUS_TWO: dict = {}
-
-
-def _minus_two(like: torch.Tensor) -> torch.Tensor:
-    """A 0-dim -2 of ``like``'s dtype and device (kept: made once per dtype and device)."""
-    key = (like.dtype, like.device)
-    if key not in _MINUS_TWO:
-        _MINUS_TWO[key] = torch.full((), -2.0, dtype=like.dtype, device=like.device)
-    return _MINUS_TWO[key]
-
-
 def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int, save: bool,
                 keep_resets: bool = False, order: str | None = None):
     """The carried-state time loop: one convolution per step over [x_t, mem_{t-1}].
@@ -363,7 +352,7 @@ def _recurrence(x, syn0, mem0, weight, bias, threshold, padding, reset_code: int
     if order is None:
         order = _gate_order(x, weight, bias, padding, save, reset_code)
     convolve = _Convolve(weight, bias, order, hidden, padding, layout)
-    minus_two = _minus_two(x)
+    minus_two = minus_two_like(x)
     kept = steps if save else 1
     # Conv inputs [x_t, mem_{t-1}]: every step's x is copied in at once; mem_{t-1} as it comes.
     inputs = _frames(kept, batch, c_in + hidden, x, layout)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-from snnbench.neurons.fused.fast_tanh import neg_double_sigmoid_into, scaled_rows
+from snnbench.neurons.fused.fast_tanh import minus_two_like, neg_double_sigmoid_into, scaled_rows
 
 
 _RESET_CODE = {"none": 0, "subtract": 1, "zero": 2}
@@ -48,16 +48,6 @@ def tanh_via_sigmoid(device: torch.device) -> bool:
 
 
 G_SCALE = -2.0      # the g columns of the gates on CPU: one sigmoid gives s_g = sigmoid(-2 g)
-
-_MINUS_TWO: dict = {}
-
-
-def _minus_two(like: torch.Tensor) -> torch.Tensor:
-    """A 0-dim -2 of ``like``'s dtype and device (made once per dtype and device)."""
-    key = (like.dtype, like.device)
-    if key not in _MINUS_TWO:
-        _MINUS_TWO[key] = torch.full((), -2.0, dtype=like.dtype, device=like.device)
-    return _MINUS_TWO[key]
 
 
 def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant, save: bool):
@@ -81,7 +71,7 @@ def _recurrence(x_proj, syn0, mem0, weight_hh, threshold, reset_code: int, quant
             acts = x_proj
             acts[..., g_cols].mul_(G_SCALE)
         weight_hh = scaled_rows(weight_hh, g_cols, G_SCALE)
-        minus_two = _minus_two(x_proj)
+        minus_two = minus_two_like(x_proj)
     else:
         acts = x_proj.clone() if save else x_proj
     tanh_c = x_proj.new_empty(steps if save else 1, batch, hidden)
