@@ -440,18 +440,36 @@ def _commands(bad: Path, good: Path, folder: Path) -> list[list]:
             ["gate", bad], ["merge", folder / "merged.json", good, bad], ["baseline", bad, "--name", "broken"]]
 
 
-@pytest.mark.parametrize("damage, needle", COMPARE_DAMAGE + BENCH_DAMAGE)
-def test_malformed_reports_are_refused_by_every_reader(compare_report, bench_report, here, damage, needle):
-    source = compare_report if (damage, needle) in COMPARE_DAMAGE else bench_report
+def _refused_by(commands, source: Path, here: Path, damage, needle: str) -> None:
     data = json.loads(source.read_text())
     damage(data)
     bad = here / "bad.json"
     bad.write_text(json.dumps(data))
     good = here / "good.json"
     good.write_bytes(source.read_bytes())
-    for command in _commands(bad, good, here):
+    for command in commands(bad, good, here):
         line = refused(here, command, needle)
         assert "bad.json: malformed report" in line
+
+
+@pytest.mark.parametrize("damage, needle", COMPARE_DAMAGE + BENCH_DAMAGE)
+def test_malformed_reports_are_refused(compare_report, bench_report, here, damage, needle):
+    """Every damage, through the report reader and the gate (the full matrix of readers: slow)."""
+    source = compare_report if (damage, needle) in COMPARE_DAMAGE else bench_report
+    _refused_by(lambda bad, good, folder: [["report", bad], ["gate", bad, good]], source, here, damage, needle)
+
+
+@pytest.mark.parametrize("damage, needle", [COMPARE_DAMAGE[0], BENCH_DAMAGE[0], BENCH_DAMAGE[-1]])
+def test_a_malformed_report_is_refused_by_every_reader(compare_report, bench_report, here, damage, needle):
+    source = compare_report if (damage, needle) in COMPARE_DAMAGE else bench_report
+    _refused_by(_commands, source, here, damage, needle)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage, needle", COMPARE_DAMAGE + BENCH_DAMAGE)
+def test_malformed_reports_are_refused_by_every_reader(compare_report, bench_report, here, damage, needle):
+    source = compare_report if (damage, needle) in COMPARE_DAMAGE else bench_report
+    _refused_by(_commands, source, here, damage, needle)
 
 
 # ---------------------------------------------------------------- the gate never passes unchecked
