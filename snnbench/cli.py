@@ -485,8 +485,6 @@ def run_ab(selected: list, options, rev: str, impl: Optional[List[str]], process
     if impl and list(impl) != ["native"]:
         raise SnnbenchError("--rev times our implementation (native) at REV against the working tree's; "
                             "drop --impl")
-    if not 1 <= processes <= ab.MAX_PROCESSES:
-        raise SnnbenchError(f"--processes must be 1 to {ab.MAX_PROCESSES}, got {processes}")
     with progress_bar() as bar:
         task = bar.add_task(f"A/B against {rev}", total=processes * len(selected) * len(options.modes), current="")
 

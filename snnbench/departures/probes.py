@@ -399,15 +399,17 @@ def probe_sconv2dlstm_float64_float32_spikes():
 # ================================================================================================
 # snntorch.LeakyParallel
 # ================================================================================================
-def _rnn_output(lp, x):
-    """Run LeakyParallel and capture the rnn's output sequence (its membrane)."""
+def rnn_output(lp, x):
+    """Run a LeakyParallel on x and capture its ``rnn``'s output sequence (the membrane, which the
+    module does not return): ``spk, mem``. The reference implementation uses it too."""
     captured = []
     handle = lp.rnn.register_forward_hook(lambda mod, args, out: captured.append(out[0]))
     try:
         spk = lp(x)
     finally:
         handle.remove()
-    return spk, captured[0]
+    (mem,) = captured                  # exactly one rnn call
+    return spk, mem
 
 
 def probe_leakyparallel_per_neuron_beta():
@@ -464,7 +466,7 @@ def probe_leakyparallel_beta_not_clipped_in_forward():
         lp.rnn.weight_hh_l0.fill_(1.5)
         x = torch.zeros(3, 1, 1)
         x[0] = 1.0
-        _, mem = _rnn_output(lp, x)
+        _, mem = rnn_output(lp, x)
         return math.isclose((mem[2] / mem[1]).item(), 1.5, rel_tol=1e-6)
 
 
@@ -530,7 +532,7 @@ def probe_leakyparallel_inf_input_nan():
         lp.rnn.weight_ih_l0.fill_(1.0)
         x = torch.zeros(2, 1, 1)
         x[0] = float("inf")
-        _, mem = _rnn_output(lp, x)
+        _, mem = rnn_output(lp, x)
         return bool(torch.isinf(mem[0]).all() and torch.isnan(mem[1]).all())
 
 

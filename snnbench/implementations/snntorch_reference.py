@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from snnbench.cases import Case
+from snnbench.departures.probes import rnn_output
 from snnbench.implementations.reference import ReferenceImplementation
 from snnbench.specs.base import Trace
 
@@ -93,13 +94,7 @@ class SConv2dLSTMReference(SnntorchCellReference):
 
 class LeakyParallelReference(SnntorchReference):
     def run_reference(self, module, x, state0) -> Trace:
-        captured = []
-        handle = module.rnn.register_forward_hook(lambda _m, _args, output: captured.append(output[0]))
-        try:
-            spk = module(x)
-        finally:
-            handle.remove()
-        (mem,) = captured
+        spk, mem = rnn_output(module, x)
         again = (mem.detach() - module.threshold.detach() > 0).to(spk.dtype) * module.graded_spikes_factor.detach()
         if not torch.equal(again, spk.detach()):
             raise RuntimeError("the captured rnn output does not reproduce the reference's spikes")

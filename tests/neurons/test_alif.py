@@ -134,6 +134,24 @@ def shrink_chunks(monkeypatch, chunk: str, step_bytes: int = 3 * 6 * 8):
                                                   "256KiB": step_bytes})
 
 
+def fused_and_loop(m, x, state0, upstream, with_i_syn: bool):
+    """``(fields, gradients)`` of m's fused sequence, then of its step loop, from the same input,
+    state and upstream gradients (into x, the state and every parameter; with ``with_i_syn`` also
+    into i_syn, where a gradient may be absent: None on both paths)."""
+    results = []
+    for fast in (True, False):
+        m.fast = fast
+        xs = x.clone().requires_grad_(True)
+        state = ALIFState(*(t.clone().requires_grad_(True) for t in state0))
+        spikes, states = m.sequence(xs, state)
+        fields = [spikes, *states]
+        loss = sum((f * g).sum() for f, g in zip(fields, upstream))
+        leaves = [xs, state.v_mem, *([state.i_syn] if with_i_syn else []), state.b, *m.parameters()]
+        grads = torch.autograd.grad(loss, leaves, allow_unused=with_i_syn)
+        results.append(([f.detach() for f in fields], grads))
+    return results
+
+
 @pytest.mark.parametrize("options", [
     dict(),
     dict(tau_syn=3.0, reset_fn=fns.MembraneReset(0.1), min_v_mem=-0.2, spike_fn=fns.MultiSpike),
@@ -160,18 +178,7 @@ def test_fused_sequence_equals_the_step_loop(monkeypatch, options, connect, chun
     x = torch.rand((10, 3, *shape), generator=gen, dtype=torch.float64) * 2 - 0.3
     state0 = [torch.rand((3, *shape), generator=gen, dtype=torch.float64) * 0.5 for _ in range(4)]
     upstream = [torch.randn((10, 3, *shape), generator=gen, dtype=torch.float64) for _ in range(5)]
-    results = []
-    for fast in (True, False):
-        m.fast = fast
-        xs = x.clone().requires_grad_(True)
-        state = ALIFState(*(t.clone().requires_grad_(True) for t in state0))
-        spikes, states = m.sequence(xs, state)
-        fields = [spikes, *states]
-        loss = sum((f * g).sum() for f, g in zip(fields, upstream))
-        leaves = [xs, state.v_mem, state.i_syn, state.b, *m.parameters()]
-        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-        results.append(([f.detach() for f in fields], grads))
-    (fused, fused_grads), (loop, loop_grads) = results
+    (fused, fused_grads), (loop, loop_grads) = fused_and_loop(m, x, state0, upstream, with_i_syn=True)
     assert 0 < float((loop[0] != 0).double().mean()) < 1
     for a, b in zip(fused, loop):
         assert torch.equal(a, b)
@@ -195,16 +202,7 @@ def test_fused_sequence_equals_the_step_loop_in_float32(monkeypatch, chunk, opti
     x = torch.rand((10, 3, 6), generator=gen) * 2 - 0.3
     state0 = [torch.rand((3, 6), generator=gen) * 0.5 for _ in range(4)]
     upstream = [torch.randn((10, 3, 6), generator=gen) for _ in range(5)]
-    results = []
-    for fast in (True, False):
-        m.fast = fast
-        xs = x.clone().requires_grad_(True)
-        state = ALIFState(*(t.clone().requires_grad_(True) for t in state0))
-        spikes, states = m.sequence(xs, state)
-        loss = sum((f * g).sum() for f, g in zip([spikes, *states], upstream))
-        leaves = [xs, state.v_mem, state.b, *m.parameters()]
-        results.append(([spikes, *states], torch.autograd.grad(loss, leaves)))
-    (fused, fused_grads), (loop, loop_grads) = results
+    (fused, fused_grads), (loop, loop_grads) = fused_and_loop(m, x, state0, upstream, with_i_syn=False)
     assert 0 < float((loop[0] != 0).float().mean()) < 1
     assert torch.equal(fused[0], loop[0])
     for a, b in zip(fused, loop):
